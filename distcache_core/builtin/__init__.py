@@ -1,0 +1,1 @@
+"""The built-in commands, shipped as ordinary default plugins (one module per group)."""

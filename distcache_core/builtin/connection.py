@@ -1,0 +1,222 @@
+"""Connection commands: PING ECHO QUIT HELLO AUTH SELECT CLIENT RESET.
+
+Replies and error strings follow the Redis command reference (redis.io/commands).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+from .. import REDIS_COMPAT_VERSION
+from ..command_table import Command
+from ..errors import NOT_INTEGER, WRONGPASS, CommandError
+from ..hookspecs import hookimpl
+
+
+def ping(conn: Any, argv: list[bytes]) -> Any:
+    if len(argv) > 2:
+        raise CommandError("ERR wrong number of arguments for 'ping' command")
+    return argv[1] if len(argv) == 2 else "PONG"
+
+
+def echo(conn: Any, argv: list[bytes]) -> bytes:
+    return argv[1]
+
+
+def quit_(conn: Any, argv: list[bytes]) -> str:
+    conn.close_after_reply()
+    return "OK"
+
+
+def _check_password(conn: Any, username: bytes, password: bytes) -> None:
+    required = conn.server.requirepass
+    # compare_digest: the time taken must not reveal how much of the password matched.
+    if username != b"default" or not hmac.compare_digest(password, required.encode()):
+        raise CommandError(WRONGPASS)
+    conn.set_authenticated(True)
+
+
+def auth(conn: Any, argv: list[bytes]) -> str:
+    if len(argv) > 3:
+        raise CommandError("ERR syntax error")
+    if not conn.server.requirepass:
+        if len(argv) == 2:
+            raise CommandError(
+                "ERR AUTH <password> called without any password configured for the default "
+                "user. Are you sure your configuration is correct?")
+        if argv[1] != b"default":
+            raise CommandError(WRONGPASS)
+        return "OK"
+    username, password = (b"default", argv[1]) if len(argv) == 2 else (argv[1], argv[2])
+    _check_password(conn, username, password)
+    return "OK"
+
+
+def hello(conn: Any, argv: list[bytes]) -> dict[str, Any]:
+    version = conn.resp_version
+    i = 1
+    if len(argv) > 1:
+        try:
+            version = int(argv[1])
+        except ValueError:
+            raise CommandError("ERR Protocol version is not an integer or out of range") from None
+        if version not in (2, 3):
+            raise CommandError("NOPROTO unsupported protocol version")
+        i = 2
+    credentials: tuple[bytes, bytes] | None = None
+    name: bytes | None = None
+    while i < len(argv):
+        option = argv[i].lower()
+        remaining = len(argv) - i - 1
+        if option == b"auth" and remaining >= 2:
+            credentials = (argv[i + 1], argv[i + 2])
+            i += 3
+        elif option == b"setname" and remaining >= 1:
+            name = _valid_client_name(argv[i + 1])
+            i += 2
+        else:
+            raise CommandError(f"ERR Syntax error in HELLO option '{_text(argv[i])}'")
+    if credentials is not None:
+        if conn.server.requirepass:
+            _check_password(conn, *credentials)
+        elif credentials[0] != b"default":
+            raise CommandError(WRONGPASS)
+    if not conn.authenticated:
+        raise CommandError(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise "
+            "the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client "
+            "and select the RESP protocol version at the same time")
+    if name is not None:
+        conn.client_name = name or None
+    conn.set_resp_version(version)
+    return {
+        "server": b"redis",
+        "version": REDIS_COMPAT_VERSION.encode(),
+        "proto": version,
+        "id": conn.client_id,
+        "mode": b"standalone",
+        "role": b"master",
+        "modules": [],
+    }
+
+
+def select(conn: Any, argv: list[bytes]) -> str:
+    try:
+        index = int(argv[1])
+    except ValueError:
+        raise CommandError(NOT_INTEGER) from None
+    if index != 0:
+        # One keyspace per node, as Redis Cluster has.
+        raise CommandError("ERR DB index is out of range")
+    return "OK"
+
+
+def reset(conn: Any, argv: list[bytes]) -> str:
+    conn.client_name = None
+    conn.set_resp_version(2)
+    conn.set_authenticated(not conn.server.requirepass)
+    return "RESET"
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+def _valid_client_name(name: bytes) -> bytes:
+    # Redis allows printable ASCII without spaces (validateClientName in networking.c).
+    if any(c < 0x21 or c > 0x7E for c in name):
+        raise CommandError(
+            "ERR Client names cannot contain spaces, newlines or special characters.")
+    return name
+
+
+CLIENT_HELP = [
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "LIST",
+    "    Return information about client connections.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "HELP",
+    "    Print this help.",
+]
+
+
+def _client_list(conn: Any, argv: list[bytes]) -> bytes:
+    lines = [c.describe() for c in conn.server.connections.values()]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _client_setname(conn: Any, argv: list[bytes]) -> str:
+    conn.client_name = _valid_client_name(argv[2]) or None
+    return "OK"
+
+
+def _client_setinfo(conn: Any, argv: list[bytes]) -> str:
+    option, value = argv[2].lower(), argv[3]
+    if option not in (b"lib-name", b"lib-ver"):
+        raise CommandError(f"ERR Unrecognized option '{_text(argv[2])}'")
+    if any(c < 0x21 or c > 0x7E for c in value):
+        raise CommandError(f"ERR {option.decode().upper()} cannot contain spaces, newlines or "
+                           "special characters.")
+    setattr(conn, "lib_name" if option == b"lib-name" else "lib_ver", value)
+    return "OK"
+
+
+#: subcommand -> (exact argc including CLIENT and the subcommand, handler)
+CLIENT_SUBCOMMANDS: dict[bytes, tuple[int, Callable[[Any, list[bytes]], Any]]] = {
+    b"getname": (2, lambda conn, argv: conn.client_name),
+    b"id": (2, lambda conn, argv: conn.client_id),
+    b"info": (2, lambda conn, argv: (conn.describe() + "\n").encode()),
+    b"list": (2, _client_list),
+    b"setname": (3, _client_setname),
+    b"setinfo": (4, _client_setinfo),
+    b"help": (2, lambda conn, argv: CLIENT_HELP),
+}
+
+
+def client(conn: Any, argv: list[bytes]) -> Any:
+    sub = argv[1].lower()
+    entry = CLIENT_SUBCOMMANDS.get(sub)
+    if entry is None:
+        raise CommandError(
+            f"ERR unknown subcommand '{_text(argv[1])[:128]}'. Try CLIENT HELP.")
+    argc, handler = entry
+    if len(argv) != argc and not (sub == b"list" and len(argv) > 2):
+        raise CommandError(
+            f"ERR wrong number of arguments for 'client|{sub.decode()}' command")
+    return handler(conn, argv)
+
+
+@hookimpl
+def distcache_register_commands(register: Callable[[Command], None]) -> None:
+    group = "connection"
+    for command in (
+        Command(name="ping", handler=ping, arity=-1, flags={"fast"}, group=group,
+                summary="Returns the server's liveliness response."),
+        Command(name="echo", handler=echo, arity=2, flags={"fast"}, group=group,
+                summary="Returns the given string."),
+        Command(name="quit", handler=quit_, arity=-1, flags={"noauth", "fast"}, group=group,
+                summary="Closes the connection."),
+        Command(name="hello", handler=hello, arity=-1, flags={"noauth", "fast"}, group=group,
+                summary="Handshakes with the server (protocol version, AUTH, SETNAME)."),
+        Command(name="auth", handler=auth, arity=-2, flags={"noauth", "fast"}, group=group,
+                summary="Authenticates the connection."),
+        Command(name="select", handler=select, arity=2, flags={"fast"}, group=group,
+                summary="Changes the selected database (only 0 exists)."),
+        Command(name="reset", handler=reset, arity=1, flags={"noauth", "fast"}, group=group,
+                summary="Resets the connection."),
+        Command(name="client", handler=client, arity=-2, group=group,
+                summary="A container for client connection commands.",
+                subcommands=tuple(s.decode() for s in CLIENT_SUBCOMMANDS)),
+    ):
+        register(command)

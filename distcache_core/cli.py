@@ -1,0 +1,134 @@
+"""The ``distcache`` command: ``serve``, ``plugins`` and ``check-config``.
+
+Only this module turns errors into exit codes: 2 for a bad configuration or plugin (before
+anything listens), 1 for a failure while running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .config import ConfigSources
+from .errors import ConfigError, PluginError
+from .node import Node
+
+EXIT_CONFIG = 2
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", metavar="PATH", help="TOML config file")
+    parser.add_argument("--set", dest="sets", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a config key; VALUE is read as TOML (repeatable)")
+    parser.add_argument("--host", help="shortcut for --set node.host=HOST")
+    parser.add_argument("--port", help="shortcut for --set node.port=PORT")
+    parser.add_argument("--data-dir", help="shortcut for --set node.data_dir=DIR")
+    parser.add_argument("--node-id", help="shortcut for --set node.id=ID")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="distcache",
+        description="DistCache: a Redis-protocol cache node built from plugins.")
+    parser.add_argument("--version", action="version", version=f"distcache {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run a node in the foreground")
+    _add_config_options(serve)
+    plugins = sub.add_parser("plugins", help="list loaded plugins and what they register")
+    _add_config_options(plugins)
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    check = sub.add_parser("check-config", help="validate the configuration and exit")
+    _add_config_options(check)
+    return parser
+
+
+def _sources(args: argparse.Namespace) -> ConfigSources:
+    sets = list(args.sets)
+    # Shortcuts are strings as typed; quoting them as TOML strings keeps `--host ::1` and
+    # `--node-id 7` strings, while --port stays a bare TOML value (an integer).
+    for flag, key, quoted in ((args.host, "node.host", True), (args.port, "node.port", False),
+                              (args.data_dir, "node.data_dir", True),
+                              (args.node_id, "node.id", True)):
+        if flag is not None:
+            sets.append(f"{key}={json.dumps(flag) if quoted else flag}")
+    return ConfigSources.gather(args.config, sets)
+
+
+def _build_node(args: argparse.Namespace) -> Node:
+    return Node.from_sources(_sources(args))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    node = _build_node(args)
+    logging.basicConfig(
+        level=node.config.node.log_level.upper(),
+        format=f"%(asctime)s {node.node_id} %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        import uvloop
+    except ImportError:
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        runner(node.serve_forever())
+    except OSError as exc:  # address in use, permission denied
+        print(f"distcache: cannot listen on {node.config.node.host}:{node.config.node.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    node = _build_node(args)
+    registered = node.registry.by_plugin()
+    rows = []
+    for name, origin in node.plugin_host.origins.items():
+        rows.append({"name": name, "origin": origin,
+                     "registers": [f"{kind} {item}" for kind, item in registered.get(name, [])]})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        print(f"{row['name']}  ({row['origin']})")
+        kinds: dict[str, list[str]] = {}
+        for kind, item in registered.get(row["name"], []):
+            kinds.setdefault(kind, []).append(item)
+        for kind, items in kinds.items():
+            label = kind if len(items) == 1 else kind + "s"
+            print(f"    {label}: {', '.join(sorted(items))}")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    node = _build_node(args)
+    print(f"config OK: node {node.node_id} on {node.config.node.host}:{node.config.node.port}, "
+          f"storage {node.config.node.storage}")
+    return 0
+
+
+COMMANDS = {"serve": cmd_serve, "plugins": cmd_plugins, "check-config": cmd_check_config}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"distcache: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except PluginError as exc:
+        print(f"distcache: plugin error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

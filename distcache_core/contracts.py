@@ -1,0 +1,192 @@
+"""The contracts between the core and its plugins, as ``typing.Protocol`` classes.
+
+The core builds one object of each selected kind at start-up and then calls these methods
+directly; nothing here goes through pluggy on the request path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+
+@attrs.define
+class EngineStats:
+    """Counters every storage engine keeps, read by INFO and the metrics sinks."""
+
+    keys: int = 0
+    #: Bytes of keys and values held, plus the engine's own per-key overhead estimate.
+    bytes_used: int = 0
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+    expired: int = 0
+    #: Keys that carry an expiry time (Redis reports it as ``expires=`` in INFO keyspace).
+    keys_with_expiry: int = 0
+
+
+@runtime_checkable
+class StorageEngine(Protocol):
+    """Holds the keyspace: ``bytes`` keys to ``bytes`` values with optional expiry.
+
+    Expiry times are absolute Unix milliseconds so they survive a restart. A key whose expiry
+    time has passed is never returned by any method (lazy expiry); ``active_expire_cycle`` removes
+    such keys in the background. Every method is called from the event loop thread only.
+    """
+
+    def get(self, key: bytes) -> bytes | None:
+        """Return the value, or None when the key is missing or expired. Counts a hit or a miss
+        and marks the key recently used."""
+
+    def peek(self, key: bytes) -> bytes | None:
+        """Like ``get`` but counts nothing and leaves the LRU order alone (for internal reads
+        such as SET ... GET or APPEND)."""
+
+    def set(self, key: bytes, value: bytes, expire_at_ms: int | None = None, *,
+            keep_ttl: bool = False) -> None:
+        """Store ``value``. With ``keep_ttl`` the key keeps its current expiry; otherwise the
+        expiry becomes ``expire_at_ms`` (None: the engine's default TTL, if any, else none).
+        May evict other keys to stay within capacity."""
+
+    def delete(self, key: bytes) -> bool:
+        """Remove the key; True if it existed (and had not expired)."""
+
+    def exists(self, key: bytes) -> bool:
+        """True if the key is present and not expired. Counts nothing."""
+
+    def touch(self, key: bytes) -> bool:
+        """Mark the key recently used; True if it exists."""
+
+    def expire_at(self, key: bytes, expire_at_ms: int) -> bool:
+        """Set the key's absolute expiry; a time in the past deletes it. False if missing."""
+
+    def get_expire_at(self, key: bytes) -> int | None:
+        """The key's absolute expiry in Unix ms, None if it has none. KeyError if missing."""
+
+    def ttl_ms(self, key: bytes) -> int:
+        """Milliseconds left: -2 when the key is missing, -1 when it has no expiry."""
+
+    def persist(self, key: bytes) -> bool:
+        """Drop the key's expiry; True if it had one."""
+
+    def incr_by(self, key: bytes, delta: int) -> int:
+        """Add ``delta`` to the integer stored at ``key`` (0 when missing), keeping its expiry.
+        Raises ``NotIntegerError`` or ``OverflowCommandError`` (signed 64-bit)."""
+
+    def keys(self, pattern: bytes = b"*") -> list[bytes]:
+        """Every live key matching the glob-style ``pattern`` (Redis KEYS rules)."""
+
+    def scan(self, cursor: int, match: bytes | None = None,
+             count: int = 10) -> tuple[int, list[bytes]]:
+        """One SCAN step: (next cursor, keys). Cursor 0 starts and ends a full iteration; a key
+        present for the whole iteration is returned at least once."""
+
+    def random_key(self) -> bytes | None:
+        """A live key chosen at random, None when empty."""
+
+    def __len__(self) -> int:
+        """Number of keys held (may include expired keys not yet collected)."""
+
+    def items(self) -> Iterator[tuple[bytes, bytes, int | None]]:
+        """(key, value, expire_at_ms) for every live key, for snapshots and rebalancing."""
+
+    def clear(self) -> None:
+        """Remove every key."""
+
+    def active_expire_cycle(self, time_budget_ms: float) -> int:
+        """Remove expired keys by sampling, as Redis does, for at most about
+        ``time_budget_ms``; return how many were removed. Called from a timer."""
+
+    def stats(self) -> EngineStats:
+        """Current counters."""
+
+
+class StorageEngineFactory(Protocol):
+    def __call__(self, settings: Any) -> StorageEngine:
+        """Build an engine from the plugin's config section (None when it has none)."""
+
+
+@attrs.frozen
+class RecoveryReport:
+    """What ``Persistence.recover`` found."""
+
+    keys_loaded: int = 0
+    records_replayed: int = 0
+    last_sequence: int = 0
+    #: Human-readable warnings, such as a truncated torn tail.
+    warnings: tuple[str, ...] = ()
+
+
+class Persistence(Protocol):
+    """Makes the keyspace survive restarts (write-ahead log, snapshots)."""
+
+    def recover(self, engine: StorageEngine) -> RecoveryReport:
+        """Load the latest snapshot then replay the log from its sequence number on."""
+
+    def record(self, mutation: Any) -> None:
+        """Append one applied write."""
+
+    async def barrier(self) -> None:
+        """Return once recorded writes are as durable as the fsync policy demands."""
+
+    def checkpoint(self, engine: StorageEngine) -> None:
+        """Write a snapshot and compact the log."""
+
+    def close(self) -> None:
+        """Flush and release files."""
+
+
+class HashStrategy(Protocol):
+    """Maps keys to nodes."""
+
+    def add_node(self, node_id: str) -> None: ...
+    def remove_node(self, node_id: str) -> None: ...
+    def owner(self, key: bytes) -> str: ...
+    def preference_list(self, key: bytes, n: int) -> list[str]:
+        """The owner then replicas: ``n`` distinct nodes (fewer when the cluster is smaller)."""
+    def nodes(self) -> list[str]: ...
+
+
+class PeerGuard(Protocol):
+    """The fault policy's view of one peer."""
+
+    state: str
+
+    def allow(self) -> bool: ...
+    def on_success(self) -> None: ...
+    def on_failure(self) -> None: ...
+
+
+class FaultPolicy(Protocol):
+    def for_peer(self, node_id: str) -> PeerGuard: ...
+
+
+class MetricsSink(Protocol):
+    """Exports the node's counters; started with the node, never called per request."""
+
+    async def start(self, node: Any) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class CommandContext(Protocol):
+    """What a command handler is given: the client connection it runs for.
+
+    Handlers read ``engine`` for the keyspace and ``node`` for everything else.
+    """
+
+    engine: StorageEngine
+    node: Any
+    client_id: int
+    client_name: bytes | None
+    authenticated: bool
+    resp_version: int
+
+    def close_after_reply(self) -> None:
+        """Close the connection once the reply is written (QUIT)."""
+
+
+#: A handler takes the connection and the full argument vector (command name first) and
+#: returns a reply value (see ``distcache_core.protocol.encoder``) or raises ``CommandError``.
+CommandHandler = Callable[[Any, list[bytes]], Any]

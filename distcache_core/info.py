@@ -1,0 +1,159 @@
+"""The text of INFO: Redis's sections and the fields Redis clients and tools read."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import REDIS_COMPAT_VERSION, __version__
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def resident_memory_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "K", "M", "G", "T"):
+        if n < 1024 or unit == "T":
+            return f"{n:.2f}{unit}" if unit != "B" else f"{int(n)}B"
+        n /= 1024
+    return f"{n:.2f}T"  # pragma: no cover
+
+
+def _server(node: Any) -> list[tuple[str, Any]]:
+    uptime = int(time.time() - node.started_at)
+    return [
+        ("redis_version", REDIS_COMPAT_VERSION),
+        ("distcache_version", __version__),
+        ("redis_mode", "standalone"),
+        ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
+        ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
+        ("multiplexing_api", "asyncio"),
+        ("python_version", platform.python_version()),
+        ("process_id", os.getpid()),
+        ("run_id", node.run_id),
+        ("node_id", node.node_id),
+        ("tcp_port", node.port),
+        ("uptime_in_seconds", uptime),
+        ("uptime_in_days", uptime // 86400),
+        ("hz", 10),
+        ("executable", sys.argv[0]),
+    ]
+
+
+def _clients(node: Any) -> list[tuple[str, Any]]:
+    server = node.server
+    return [
+        ("connected_clients", len(server.connections)),
+        ("maxclients", server.maxclients),
+        ("blocked_clients", 0),
+        ("paused_reading_clients",
+         sum(1 for c in server.connections.values() if c.reading_paused)),
+    ]
+
+
+def _memory(node: Any) -> list[tuple[str, Any]]:
+    stats = node.engine.stats()
+    rss = resident_memory_bytes()
+    maxmemory = getattr(node.engine, "maxmemory_bytes", 0)
+    return [
+        # used_memory is the engine's estimate of what the keyspace costs; the process's whole
+        # footprint, interpreter included, is used_memory_rss.
+        ("used_memory", stats.bytes_used),
+        ("used_memory_human", human_bytes(stats.bytes_used)),
+        ("used_memory_rss", rss),
+        ("used_memory_rss_human", human_bytes(rss)),
+        ("maxmemory", maxmemory),
+        ("maxmemory_human", human_bytes(maxmemory)),
+        ("maxmemory_policy", "allkeys-lru"),
+        ("maxkeys", getattr(node.engine, "capacity", 0)),
+    ]
+
+
+def _persistence(node: Any) -> list[tuple[str, Any]]:
+    return [
+        ("loading", 0),
+        ("rdb_changes_since_last_save", 0),
+        ("rdb_last_save_time", node.last_save_time),
+        ("aof_enabled", 1 if "wal" in node.config.node.persistence else 0),
+        ("persistence_plugins", ",".join(node.config.node.persistence)),
+    ]
+
+
+def _stats(node: Any) -> list[tuple[str, Any]]:
+    server_stats = node.server.stats
+    engine_stats = node.engine.stats()
+    return [
+        ("total_connections_received", server_stats.connections_received),
+        ("total_commands_processed", server_stats.commands_processed),
+        ("total_net_input_bytes", server_stats.net_input_bytes),
+        ("total_net_output_bytes", server_stats.net_output_bytes),
+        ("rejected_connections", server_stats.rejected_connections),
+        ("expired_keys", engine_stats.expired),
+        ("evicted_keys", engine_stats.evictions),
+        ("keyspace_hits", engine_stats.hits),
+        ("keyspace_misses", engine_stats.misses),
+        ("total_error_replies", 0),
+        ("protocol_errors", server_stats.protocol_errors),
+    ]
+
+
+def _replication(node: Any) -> list[tuple[str, Any]]:
+    return [("role", "master"), ("connected_slaves", 0)]
+
+
+def _cpu(node: Any) -> list[tuple[str, Any]]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return [("used_cpu_sys", f"{usage.ru_stime:.6f}"), ("used_cpu_user", f"{usage.ru_utime:.6f}")]
+
+
+def _cluster(node: Any) -> list[tuple[str, Any]]:
+    # DistCache routes keys on the server side; 1 here would switch clients into Redis
+    # Cluster mode, which expects MOVED redirections and slot maps.
+    return [("cluster_enabled", 0)]
+
+
+def _keyspace(node: Any) -> list[tuple[str, Any]]:
+    stats = node.engine.stats()
+    if not stats.keys:
+        return []
+    return [("db0", f"keys={stats.keys},expires={stats.keys_with_expiry},avg_ttl=0")]
+
+
+SECTIONS: dict[str, Callable[[Any], list[tuple[str, Any]]]] = {
+    "server": _server,
+    "clients": _clients,
+    "memory": _memory,
+    "persistence": _persistence,
+    "stats": _stats,
+    "replication": _replication,
+    "cpu": _cpu,
+    "cluster": _cluster,
+    "keyspace": _keyspace,
+}
+DEFAULT_SECTIONS = tuple(SECTIONS)
+
+
+def render_info(node: Any, requested: Iterable[str] = ()) -> str:
+    names = [name.lower() for name in requested]
+    if not names or any(n in ("all", "everything", "default") for n in names):
+        selected = list(DEFAULT_SECTIONS)
+    else:
+        selected = [n for n in DEFAULT_SECTIONS if n in names]
+    blocks = []
+    for name in selected:
+        lines = [f"# {name.capitalize()}"]
+        lines.extend(f"{key}:{value}" for key, value in SECTIONS[name](node))
+        blocks.append("\r\n".join(lines))
+    return "\r\n\r\n".join(blocks) + "\r\n"

@@ -1,0 +1,162 @@
+"""A node: everything built once from config, started and stopped in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from . import __version__
+from .command_table import CommandTable
+from .config import Config, ConfigSources, build_config, structure_node
+from .contracts import StorageEngine
+from .errors import ConfigError
+from .plugins import PluginHost, Registry, load_plugins
+from .protocol import ProtocolLimits
+from .server import RespServer
+
+log = logging.getLogger("distcache.node")
+
+#: Active expiry runs this many times a second (Redis ``hz`` 10) ...
+ACTIVE_EXPIRE_HZ = 10
+#: ... with this much time at most per run, so a burst of expiring keys never stalls requests
+#: for long (Redis allows 25 ms; Python pays more per key, so the slice is smaller and the
+#: sampling still converges because it repeats every 100 ms).
+ACTIVE_EXPIRE_BUDGET_MS = 5.0
+
+
+class Node:
+    """One DistCache node. Build it with :meth:`from_sources` (config + plugins), then
+    ``await node.start()`` / ``await node.stop()``, or ``await node.serve_forever()``."""
+
+    def __init__(self, config: Config, host: PluginHost, registry: Registry) -> None:
+        self.config = config
+        self.plugin_host = host
+        self.registry = registry
+        self.pm = host.pm
+        self.engine = self._build_engine()
+        self.commands = CommandTable(reg.obj for reg in registry.commands.values())
+        node_cfg = config.node
+        self.server = RespServer(
+            node=self,
+            engine=self.engine,
+            commands=self.commands,
+            limits=ProtocolLimits(
+                max_bulk_len=node_cfg.max_bulk_bytes,
+                max_multibulk_len=node_cfg.max_arguments,
+                max_inline_len=node_cfg.max_inline_bytes,
+            ),
+            requirepass=node_cfg.requirepass,
+            maxclients=node_cfg.maxclients,
+            idle_timeout_seconds=node_cfg.idle_timeout_seconds,
+            reply_buffer_high_water_bytes=node_cfg.reply_buffer_high_water_bytes,
+        )
+        self.started_at = time.time()
+        self.run_id = os.urandom(20).hex()
+        #: Unix time of the last successful save (LASTSAVE); start-up time until a save.
+        self.last_save_time = int(self.started_at)
+        self.host: str = node_cfg.host
+        self.port: int = node_cfg.port
+        self._listener: asyncio.Server | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopped = asyncio.Event()
+        self._stopping = False
+
+    @classmethod
+    def from_sources(cls, sources: ConfigSources, *,
+                     extra_plugins: Iterable[tuple[str, object]] = ()) -> Node:
+        """Read the ``[node]`` table, load plugins, validate the rest, build the node."""
+        node_cfg = structure_node(sources)
+        host = load_plugins(node_cfg.plugins, extra_objects=extra_plugins)
+        registry = Registry.collect(host.pm)
+        return cls(build_config(sources, registry.config_sections), host, registry)
+
+    @property
+    def node_id(self) -> str:
+        return self.config.node.id
+
+    def _build_engine(self) -> StorageEngine:
+        name = self.config.node.storage
+        registration = self.registry.storage_engines.get(name)
+        if registration is None:
+            available = ", ".join(sorted(self.registry.storage_engines)) or "none"
+            raise ConfigError(f"node.storage = {name!r}: no storage engine plugin of that "
+                              f"name is loaded (available: {available})")
+        if self.config.node.persistence:
+            available = ", ".join(sorted(self.registry.persistence)) or "none"
+            missing = [p for p in self.config.node.persistence
+                       if p not in self.registry.persistence]
+            if missing:
+                raise ConfigError(f"node.persistence = {list(self.config.node.persistence)!r}: "
+                                  f"no persistence plugin named {missing[0]!r} is loaded "
+                                  f"(available: {available})")
+        return registration.obj(self.config.plugin_settings(name))
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._listener = await loop.create_server(
+            self.server.protocol_factory, self.config.node.host, self.config.node.port,
+            reuse_address=True, backlog=511,
+        )
+        sockname = self._listener.sockets[0].getsockname()
+        self.host, self.port = sockname[0], sockname[1]
+        self._tasks = [
+            asyncio.create_task(self._every(1.0, self.server.cron), name="server-cron"),
+            asyncio.create_task(self._every(1.0 / ACTIVE_EXPIRE_HZ, self._active_expire),
+                                name="active-expire"),
+        ]
+        self.pm.hook.distcache_node_started(node=self)
+
+    def _active_expire(self) -> None:
+        self.engine.active_expire_cycle(ACTIVE_EXPIRE_BUDGET_MS)
+
+    async def _every(self, seconds: float, action: Any) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                action()
+            except Exception:
+                log.exception("periodic task %r failed", action)
+
+    def request_shutdown(self) -> None:
+        """Stop soon (SIGINT, SIGTERM, SHUTDOWN); safe to call more than once."""
+        if not self._stopping:
+            asyncio.get_running_loop().create_task(self.stop())
+
+    async def stop(self) -> None:
+        if self._stopping:
+            await self._stopped.wait()
+            return
+        self._stopping = True
+        log.info("node %s shutting down", self.node_id)
+        self.pm.hook.distcache_node_stopping(node=self)
+        if self._listener is not None:
+            self._listener.close()
+        for task in self._tasks:
+            task.cancel()
+        self.server.close_all()  # close() flushes what is already written
+        if self._listener is not None:
+            await self._listener.wait_closed()
+        self._stopped.set()
+
+    async def serve_forever(self, *, install_signal_handlers: bool = True,
+                            announce: bool = True) -> None:
+        await self.start()
+        loop = asyncio.get_running_loop()
+        if install_signal_handlers:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.request_shutdown)
+        if announce:
+            print(f"DistCache {__version__} node {self.node_id} listening on "
+                  f"{self.host}:{self.port} (storage {self.config.node.storage}, "
+                  f"{len(self.commands)} commands, pid {os.getpid()})", flush=True)
+        await self._stopped.wait()
+        if announce:
+            print(f"DistCache node {self.node_id} stopped", file=sys.stderr, flush=True)

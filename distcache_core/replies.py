@@ -1,0 +1,52 @@
+"""Reply values a command handler may return, and how each is encoded.
+
+=================  ==========================  ===========================
+handler returns    RESP2                       RESP3 (after HELLO 3)
+=================  ==========================  ===========================
+``bytes``          bulk string ``$``           bulk string
+``None``           null bulk ``$-1``           null ``_``
+``int``            integer ``:``               integer
+``bool``           integer ``:1``/``:0``       boolean ``#t``/``#f``
+``str``            simple string ``+``         simple string
+``float``          bulk string                 double ``,``
+``list``/tuple     array ``*``                 array
+``dict``           flat array of pairs         map ``%``
+``NULL_ARRAY``     ``*-1``                     null ``_``
+``ErrorReply``     error ``-`` (in arrays)     error
+``NO_REPLY``       nothing                     nothing
+=================  ==========================  ===========================
+
+Top-level errors are raised as :class:`~distcache_core.errors.CommandError` instead.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+
+class _NullArray:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NULL_ARRAY"
+
+
+NULL_ARRAY: Final = _NullArray()
+
+
+class ErrorReply(str):
+    """An error line inside an array reply (for example in EXEC-like multi-replies)."""
+
+
+OK: Final = "OK"
+
+
+class _NoReply:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_REPLY"
+
+
+#: Nothing at all is written (SHUTDOWN closes the connection without a reply, as Redis does).
+NO_REPLY: Final = _NoReply()

@@ -1,0 +1,1 @@
+"""DistCache's default plugins, imported as ``distcache_plugins``."""
