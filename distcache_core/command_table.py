@@ -24,6 +24,10 @@ KNOWN_FLAGS = frozenset({
 })
 
 
+def _flag_set(flags: Iterable[str]) -> frozenset[str]:
+    return frozenset(flags)
+
+
 @attrs.frozen(kw_only=True)
 class Command:
     """One command: its name, its handler and the metadata COMMAND INFO reports.
@@ -37,7 +41,7 @@ class Command:
     name: str = attrs.field(converter=str.lower)
     handler: CommandHandler
     arity: int = attrs.field()
-    flags: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    flags: frozenset[str] = attrs.field(default=frozenset(), converter=_flag_set)
     first_key: int = 0
     last_key: int = 0
     key_step: int = 0

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .contracts import StorageEngine
 
 log = logging.getLogger("distcache.server")
+_monotonic = time.monotonic
 
 MAX_CLIENTS_REPLY = b"-ERR max number of clients reached\r\n"
 
@@ -73,8 +74,7 @@ class RespServer:
         self.stats = ServerStats()
         self.connections: dict[int, ClientConnection] = {}
         self._next_client_id = 0
-        #: Coarse clock (seconds) refreshed by :meth:`cron`, for idle times without a syscall
-        #: per read.
+        #: Refreshed by :meth:`cron`; ages in CLIENT LIST are whole seconds anyway.
         self.now = time.monotonic()
 
     def protocol_factory(self) -> ClientConnection:
@@ -146,8 +146,8 @@ class ClientConnection(asyncio.Protocol):
     # -- asyncio.Protocol interface ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement the interface without subclassing asyncio.Transport.
+        self.transport = transport  # type: ignore[assignment]
         server = self.server
         if len(server.connections) >= server.maxclients:
             server.stats.rejected_connections += 1
@@ -165,7 +165,7 @@ class ClientConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         server = self.server
         server.stats.net_input_bytes += len(data)
-        self.last_interaction = server.now
+        self.last_interaction = _monotonic()
         commands = self.parser.feed(data)
         if self._pending:
             self._pending.extend(commands)
@@ -257,7 +257,9 @@ class ClientConnection(asyncio.Protocol):
                     f"ERR wrong number of arguments for '{command.name}' command")
             if not self.authenticated and "noauth" not in command.flags:
                 raise CommandError(NOAUTH)
-            return self.encode(command.handler(self, argv))
+            reply = command.handler(self, argv)
+            # Looked up after the handler ran: HELLO switches the encoder for its own reply.
+            return self.encode(reply)
         except CommandError as exc:
             return encode_error(exc.message)
         except Exception:

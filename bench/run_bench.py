@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""``make bench``: DistCache against redis-server, side by side, with redis-benchmark.
+
+Both servers run fresh on free loopback ports. Every case runs SET then GET as separate
+redis-benchmark invocations, alternating DistCache and Redis (A B A B ...) for --rounds rounds;
+each invocation also records the server's CPU time (utime+stime from /proc). A second fresh
+pair then takes a pipelined load of 16-byte keys with 32-byte values to measure resident memory
+per key. The medians, their ratios and the issue's targets are printed and written as JSON.
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from benchlib import report, resp, servers
+from benchlib.report import Case, MemoryResult, RunResult
+from benchlib.servers import CLK_TCK, BenchError, Server
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results"
+TESTS = ("SET", "GET")
+BENCHMARK_TIMEOUT_S = 600
+KEY_BYTES, VALUE_BYTES = 16, 32
+LOAD_BATCH = 10_000
+
+
+def make_cases(quick: bool) -> list[Case]:
+    n, n_latency = (20_000, 5_000) if quick else (200_000, 50_000)
+    c50 = ("-c", "50", "-n", str(n))
+    return [
+        Case("c50", "-c 50", c50, n),
+        Case("c50-P16", "-c 50 -P 16", (*c50, "-P", "16"), n),
+        Case("c50-P16-r100k", "-c 50 -P 16 -r 100000", (*c50, "-P", "16", "-r", "100000"), n),
+        Case("c1", "-c 1", ("-c", "1", "-n", str(n_latency)), n_latency),
+    ]
+
+
+# -- redis-benchmark --------------------------------------------------------------------------
+
+CSV_FIELDS = {"rps": "rps", "avg_latency_ms": "avg_ms", "min_latency_ms": "min_ms",
+              "p50_latency_ms": "p50_ms", "p95_latency_ms": "p95_ms",
+              "p99_latency_ms": "p99_ms", "max_latency_ms": "max_ms"}
+
+
+def parse_csv(output: str, test: str) -> dict[str, float]:
+    """The row of ``test`` in redis-benchmark 7's ``--csv`` output, as RunResult fields."""
+    for row in csv.DictReader(io.StringIO(output)):
+        if row.get("test", "").upper() == test:
+            return {attr: float(row[col]) for col, attr in CSV_FIELDS.items()}
+    raise ValueError(f"no {test} row in redis-benchmark output: {output.strip()[:300]!r}")
+
+
+def run_benchmark(server: Server, case: Case, test: str, round_no: int) -> RunResult:
+    cmd = ["redis-benchmark", "-h", server.host, "-p", str(server.port), "-t", test.lower(),
+           *case.args, "--csv"]
+    server.check_alive()
+    ticks_before, started = server.cpu_ticks(), time.monotonic()
+    error, fields = None, {}
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                              timeout=BENCHMARK_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            error = f"exit {done.returncode}: {(done.stderr or done.stdout).strip()[-300:]}"
+        else:
+            fields = parse_csv(done.stdout, test)
+    except subprocess.TimeoutExpired:
+        error = f"redis-benchmark timed out after {BENCHMARK_TIMEOUT_S} s"
+        ensure_responsive(server)
+    except ValueError as exc:
+        error = str(exc)
+    wall, ticks = time.monotonic() - started, server.cpu_ticks() - ticks_before
+    server.check_alive()
+    cpu_us = ticks / CLK_TCK * 1e6 / case.requests if error is None else None
+    return RunResult(round=round_no, case=case.key, test=test, server=server.name,
+                     requests=case.requests, wall_s=round(wall, 3), cpu_ticks=ticks,
+                     cpu_us_per_op=cpu_us, error=error, **fields)
+
+
+def ensure_responsive(server: Server) -> None:
+    """After a timeout: go on only if the server still answers (a hung one stops the run)."""
+    server.check_alive()
+    try:
+        with resp.Client(server.host, server.port, timeout=5.0) as client:
+            client.command("PING")
+    except (OSError, resp.RespError) as exc:
+        raise BenchError(f"{server.name} stopped answering ({exc}); last log lines:\n"
+                         f"{servers.tail(server.log_path)}") from None
+
+
+def describe(run: RunResult) -> str:
+    if run.error:
+        return f"ERROR {run.error}"
+    return (f"{run.rps:>12,.0f} ops/s  p50 {run.p50_ms:.3f} ms  p99 {run.p99_ms:.3f} ms  "
+            f"cpu {run.cpu_us_per_op:.2f} us/op")
+
+
+def run_rounds(pair: Sequence[Server], cases: Sequence[Case], rounds: int) -> list[RunResult]:
+    runs = []
+    for round_no in range(1, rounds + 1):
+        for case in cases:
+            for test in TESTS:
+                for server in pair:  # A B, A B, ...: both see the same conditions
+                    run = run_benchmark(server, case, test, round_no)
+                    runs.append(run)
+                    print(f"  round {round_no}/{rounds}  {case.label:<22} {test}  "
+                          f"{server.name:<9} {describe(run)}", flush=True)
+    return runs
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+def set_commands(start: int, stop: int) -> bytes:
+    """Pipelined SETs of keys ``k:%014d`` (16 bytes) to values ``v%031d`` (32 bytes)."""
+    head = b"*3\r\n$3\r\nSET\r\n$16\r\n"
+    return b"".join(head + b"k:%014d\r\n$32\r\nv%031d\r\n" % (i, i) for i in range(start, stop))
+
+
+def measure_memory(server: Server, keys: int) -> MemoryResult:
+    try:
+        return _load_and_measure(server, keys)
+    except (OSError, resp.RespError) as exc:
+        server.check_alive()
+        raise BenchError(f"loading {keys:,} keys into {server.name} failed: {exc}") from None
+
+
+def _load_and_measure(server: Server, keys: int) -> MemoryResult:
+    with resp.Client(server.host, server.port) as client:
+        client.command("FLUSHALL")
+        time.sleep(0.2)
+        rss_before = server.rss_bytes()
+        started = time.monotonic()
+        for start in range(0, keys, LOAD_BATCH):
+            stop = min(start + LOAD_BATCH, keys)
+            client.pipeline_ok(set_commands(start, stop), stop - start)
+        load_s = time.monotonic() - started
+        dbsize = client.command("DBSIZE")
+    time.sleep(0.5)
+    rss_after = server.rss_bytes()
+    if dbsize != keys:
+        raise BenchError(f"{server.name} holds {dbsize} keys after loading {keys}: "
+                         "is its capacity too small? (see --distcache-args)")
+    return MemoryResult(server=server.name, keys=keys, key_bytes=KEY_BYTES,
+                        value_bytes=VALUE_BYTES, rss_before=rss_before, rss_after=rss_after,
+                        dbsize=dbsize, load_s=round(load_s, 3),
+                        bytes_per_key=(rss_after - rss_before) / keys)
+
+
+# -- machine and repository -------------------------------------------------------------------
+
+def _output(cmd: Sequence[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=30,
+                              check=False).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def git_info() -> dict[str, Any]:
+    commit = _output(["git", "rev-parse", "HEAD"]) or "unknown"
+    dirty = bool(_output(["git", "status", "--porcelain", "--untracked-files=no"]))
+    return {"commit": commit, "short": commit[:7], "dirty": dirty}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info(distcache_bin: Path) -> dict[str, Any]:
+    return {
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "redis_server_version": servers.tool_version("redis-server"),
+        "redis_benchmark_version": servers.tool_version("redis-benchmark"),
+        "distcache_version": _output([str(distcache_bin), "--version"]) or "unknown",
+        "clock_ticks_per_s": CLK_TCK,
+    }
+
+
+# -- orchestration ----------------------------------------------------------------------------
+
+@contextmanager
+def server_pair(workdir: Path, distcache_args: list[str]) -> Iterator[list[Server]]:
+    """A fresh DistCache node and a fresh redis-server, both stopped on the way out."""
+    pair: list[Server] = []
+    try:
+        pair.append(servers.start_distcache(REPO, workdir, distcache_args))
+        pair.append(servers.start_redis(workdir))
+        for server in pair:
+            print(f"  {server.name} pid {server.pid} on {server.host}:{server.port}", flush=True)
+        yield pair
+    finally:
+        for server in pair:
+            server.stop()
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="A B rounds per case (default 3, or 1 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: -n 20000 (-c 1: 5000), 1 round, 100k keys for memory")
+    parser.add_argument("--distcache-args", default="", metavar="'ARGS'",
+                        help="extra arguments for `distcache serve`, e.g. "
+                             "\"--set node.log_level=warning\"")
+    parser.add_argument("--output", type=Path, default=None, metavar="PATH",
+                        help="JSON file (default bench/results/<date>-<shortcommit>.json)")
+    args = parser.parse_args(argv)
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    args.distcache_args = shlex.split(args.distcache_args)
+    if any(a == "--host" or a.startswith(("--host=", "node.host")) for a in args.distcache_args):
+        parser.error("--distcache-args may not change the host: the benchmark is loopback only")
+    args.keys = 100_000 if args.quick else 1_000_000
+    return args
+
+
+def print_report(summaries: list[report.CaseSummary], memory: dict[str, MemoryResult],
+                 header: str) -> list[report.Target]:
+    print(f"\n{header}\n")
+    print("Throughput (median ops/s) and latency (median of per-round p50/p99, ms)")
+    print(report.throughput_table(summaries))
+    print("\nServer CPU time per operation (utime+stime / requests)")
+    print(report.cpu_table(summaries))
+    print("\nResident memory per key (VmRSS after - before loading, / keys)")
+    print(report.memory_table(memory))
+    targets = report.all_targets(summaries, memory)
+    passed = sum(t.passed is True for t in targets)
+    print(f"\nTargets: {passed}/{len(targets)} pass")
+    for target in targets:
+        if target.passed is not True:
+            value = "n/a" if target.value is None else f"{target.value:.3g}{target.unit}"
+            print(f"  {target.cell().split()[-1]:<4}  {target.name}: {value} "
+                  f"(target {target.op}{target.threshold:g}{target.unit})")
+    return targets
+
+
+def default_output(git: dict[str, Any], now: dt.datetime) -> Path:
+    return RESULTS_DIR / f"{now.strftime('%Y-%m-%dT%H%M%SZ')}-{git['short']}.json"
+
+
+def phase(title: str) -> Callable[[], None]:
+    started = time.monotonic()
+    print(f"\n== {title}", flush=True)
+    return lambda: print(f"   ({time.monotonic() - started:.1f} s)", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    servers.ensure_redis_tools()
+    distcache_bin = servers.distcache_binary(REPO)
+    cases = make_cases(args.quick)
+    now = dt.datetime.now(dt.UTC)
+    git, machine = git_info(), machine_info(distcache_bin)
+    print(f"DistCache {git['short']}{' (uncommitted changes)' if git['dirty'] else ''} vs "
+          f"{machine['redis_server_version'].split(' sha=')[0]}; {machine['cpu_model']}, "
+          f"{machine['cores']} cores; {args.rounds} round(s)")
+    with tempfile.TemporaryDirectory(prefix="distcache-bench-") as tmp:
+        done = phase("throughput, latency and CPU (redis-benchmark)")
+        with server_pair(Path(tmp), args.distcache_args) as pair:
+            runs = run_rounds(pair, cases, args.rounds)
+        done()
+        done = phase(f"memory: {args.keys:,} keys of {KEY_BYTES} B with {VALUE_BYTES} B values")
+        with server_pair(Path(tmp), args.distcache_args) as pair:
+            memory = {s.name: measure_memory(s, args.keys) for s in pair}
+            for m in memory.values():
+                print(f"  {m.server:<9} {m.bytes_per_key:8.1f} B/key  (RSS {m.rss_before:,} -> "
+                      f"{m.rss_after:,} B, load {m.load_s:.1f} s)", flush=True)
+        done()
+    summaries = report.summarise(cases, runs)
+    header = (f"DistCache vs Redis: medians of {args.rounds} round(s), "
+              f"{'quick' if args.quick else 'full'} run, {now:%Y-%m-%d %H:%M} UTC")
+    targets = print_report(summaries, memory, header)
+    output = args.output or default_output(git, now)
+    report.write_json(output, {
+        "schema": 1, "date": now.isoformat(timespec="seconds"), "git": git,
+        "machine": machine,
+        "settings": {"rounds": args.rounds, "quick": args.quick,
+                     "distcache_args": args.distcache_args, "memory_keys": args.keys,
+                     "cases": cases},
+        "summary": summaries, "memory": memory, "targets": targets,
+        "targets_passed": sum(t.passed is True for t in targets), "runs": runs,
+    })
+    print(f"\nresults: {output}")
+    failed = [r for r in runs if r.error]
+    if failed:
+        print(f"bench: {len(failed)} of {len(runs)} redis-benchmark runs failed (see above and "
+              "'error' in the JSON)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def entry() -> int:
+    try:
+        return main()
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; servers stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(entry())

@@ -1,0 +1,20 @@
+"""Test helpers for plugin authors: contract suites every implementation of a kind must pass.
+
+Subclass :class:`StorageEngineContract` in a test module (named ``Test...``) and implement
+``make_engine``; see its docstring.
+"""
+
+from __future__ import annotations
+
+try:
+    import pytest
+except ImportError:  # the helpers stay importable outside a test run
+    pass
+else:
+    # Plain asserts in the contract modules get pytest's detailed failure messages, as they
+    # would in a test module; this must run before the modules are imported.
+    pytest.register_assert_rewrite("distcache_core.testing.storage_engine_contract")
+
+from .storage_engine_contract import FakeClock, StorageEngineContract  # noqa: E402
+
+__all__ = ["FakeClock", "StorageEngineContract"]
