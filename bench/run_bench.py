@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ TESTS = ("SET", "GET")
 BENCHMARK_TIMEOUT_S = 600
 KEY_BYTES, VALUE_BYTES = 16, 32
 LOAD_BATCH = 10_000
+#: Share of the machine's CPU used by other processes above which the run gets a warning.
+BUSY_SHARE = 0.05
 
 
 def make_cases(quick: bool) -> list[Case]:
@@ -254,10 +257,45 @@ def print_report(summaries: list[report.CaseSummary], memory: dict[str, MemoryRe
     print(f"\nTargets: {passed}/{len(targets)} pass")
     for target in targets:
         if target.passed is not True:
-            value = "n/a" if target.value is None else f"{target.value:.3g}{target.unit}"
+            value = "n/a" if target.value is None else f"{target.value:.3f}{target.unit}"
             print(f"  {target.cell().split()[-1]:<4}  {target.name}: {value} "
                   f"(target {target.op}{target.threshold:g}{target.unit})")
     return targets
+
+
+@dataclass
+class CpuWatch:
+    """How much CPU everything else on the machine used while the benchmark ran.
+
+    Machine-wide user+nice+system time (/proc/stat) minus this script's and its reaped children's
+    (both servers, every redis-benchmark): what other processes took from the cores.
+    """
+
+    machine_s: float = field(default_factory=lambda: CpuWatch.machine_busy_s())
+    ours_s: float = field(default_factory=lambda: CpuWatch.our_cpu_s())
+    wall_start: float = field(default_factory=time.monotonic)
+
+    @staticmethod
+    def machine_busy_s() -> float:
+        user, nice, system = Path("/proc/stat").read_text().split()[1:4]
+        return (int(user) + int(nice) + int(system)) / CLK_TCK
+
+    @staticmethod
+    def our_cpu_s() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def others_share(self, cores: int) -> float:
+        """CPU time of other processes as a share of all cores over the run (0..1)."""
+        others = (self.machine_busy_s() - self.machine_s) - (self.our_cpu_s() - self.ours_s)
+        return max(0.0, others / (cores * (time.monotonic() - self.wall_start)))
+
+
+def warn_if_busy(share: float) -> None:
+    if share > BUSY_SHARE:
+        print(f"\nwarning: other processes used {share:.0%} of the machine's CPU during the run; "
+              "they competed with the servers and redis-benchmark, so these numbers are noisier "
+              "than on an idle machine", file=sys.stderr)
 
 
 def default_output(git: dict[str, Any], now: dt.datetime) -> Path:
@@ -280,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"DistCache {git['short']}{' (uncommitted changes)' if git['dirty'] else ''} vs "
           f"{machine['redis_server_version'].split(' sha=')[0]}; {machine['cpu_model']}, "
           f"{machine['cores']} cores; {args.rounds} round(s)")
+    watch = CpuWatch()
     with tempfile.TemporaryDirectory(prefix="distcache-bench-") as tmp:
         done = phase("throughput, latency and CPU (redis-benchmark)")
         with server_pair(Path(tmp), args.distcache_args) as pair:
@@ -292,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {m.server:<9} {m.bytes_per_key:8.1f} B/key  (RSS {m.rss_before:,} -> "
                       f"{m.rss_after:,} B, load {m.load_s:.1f} s)", flush=True)
         done()
+    machine["other_processes_cpu_share"] = round(watch.others_share(machine["cores_usable"]), 4)
     summaries = report.summarise(cases, runs)
     header = (f"DistCache vs Redis: medians of {args.rounds} round(s), "
               f"{'quick' if args.quick else 'full'} run, {now:%Y-%m-%d %H:%M} UTC")
@@ -306,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": summaries, "memory": memory, "targets": targets,
         "targets_passed": sum(t.passed is True for t in targets), "runs": runs,
     })
+    warn_if_busy(machine["other_processes_cpu_share"])
     print(f"\nresults: {output}")
     failed = [r for r in runs if r.error]
     if failed:

@@ -146,6 +146,10 @@ class Node:
             await self._listener.wait_closed()
         self._stopped.set()
 
+    async def wait_stopped(self) -> None:
+        """Return once :meth:`stop` has finished."""
+        await self._stopped.wait()
+
     async def serve_forever(self, *, install_signal_handlers: bool = True,
                             announce: bool = True) -> None:
         await self.start()
@@ -157,6 +161,6 @@ class Node:
             print(f"DistCache {__version__} node {self.node_id} listening on "
                   f"{self.host}:{self.port} (storage {self.config.node.storage}, "
                   f"{len(self.commands)} commands, pid {os.getpid()})", flush=True)
-        await self._stopped.wait()
+        await self.wait_stopped()
         if announce:
             print(f"DistCache node {self.node_id} stopped", file=sys.stderr, flush=True)

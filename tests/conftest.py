@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -53,19 +52,19 @@ class NodeThread:
     async def _main(self) -> None:
         from distcache_core.node import Node
 
-        self.node = Node.from_sources(self.sources, extra_plugins=self.extra_plugins)
-        await self.node.serve_forever(install_signal_handlers=False, announce=False)
+        node = Node.from_sources(self.sources, extra_plugins=self.extra_plugins)
+        await node.start()
+        self.node = node  # published only once it listens, so other threads see a real port
+        self._ready.set()
+        await node.wait_stopped()
 
     def start(self) -> NodeThread:
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._error is not None:
-                raise self._error
-            if self.node is not None and self.node._listener is not None:
-                return self
-            time.sleep(0.005)
-        raise TimeoutError("node did not start")
+        if not self._ready.wait(10):
+            raise TimeoutError("node did not start")
+        if self._error is not None:
+            raise self._error
+        return self
 
     @property
     def port(self) -> int:

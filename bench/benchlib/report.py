@@ -64,6 +64,9 @@ class CaseSummary:
     redis: ServerStats
     ops_ratio: float | None
     cpu_ratio: float | None
+    #: DistCache/Redis ops/s of each round (the two runs of a round are adjacent in time, so
+    #: their spread shows how noisy the machine was).
+    ops_ratio_per_round: list[float | None]
 
 
 @dataclass
@@ -112,6 +115,12 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else a / b
 
 
+def _per_round_ratios(runs: Sequence[RunResult], case: str, test: str) -> list[float | None]:
+    rps = {(r.round, r.server): r.rps for r in runs if (r.case, r.test) == (case, test)}
+    rounds = sorted({r for r, _ in rps})
+    return [ratio(rps.get((r, "distcache")), rps.get((r, "redis"))) for r in rounds]
+
+
 def summarise(cases: Sequence[Case], runs: Sequence[RunResult]) -> list[CaseSummary]:
     summaries = []
     for case in cases:
@@ -128,7 +137,8 @@ def summarise(cases: Sequence[Case], runs: Sequence[RunResult]) -> list[CaseSumm
             summaries.append(CaseSummary(
                 case=case.key, label=case.label, test=test, distcache=dc, redis=rd,
                 ops_ratio=ratio(dc.rps, rd.rps),
-                cpu_ratio=ratio(dc.cpu_us_per_op, rd.cpu_us_per_op)))
+                cpu_ratio=ratio(dc.cpu_us_per_op, rd.cpu_us_per_op),
+                ops_ratio_per_round=_per_round_ratios(runs, case.key, test)))
     return summaries
 
 
@@ -185,12 +195,14 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def throughput_table(summaries: Sequence[CaseSummary]) -> str:
     headers = ["case", "test", "DistCache ops/s", "Redis ops/s", "ratio", "target",
-               "p50 ms DC", "p50 ms Redis", "p99 ms DC", "p99 ms Redis", "p99 target"]
+               "per-round ratios", "p50 ms DC", "p50 ms Redis", "p99 ms DC", "p99 ms Redis",
+               "p99 target"]
     rows = []
     for s in summaries:
         t = targets_for(s)
+        rounds = " ".join(_num(r, ".2f") for r in s.ops_ratio_per_round)
         rows.append([s.label, s.test, _num(s.distcache.rps, ",.0f"), _num(s.redis.rps, ",.0f"),
-                     _x(s.ops_ratio), t["ops"].cell() if "ops" in t else "",
+                     _x(s.ops_ratio), t["ops"].cell() if "ops" in t else "", rounds,
                      _num(s.distcache.p50_ms, ".3f"), _num(s.redis.p50_ms, ".3f"),
                      _num(s.distcache.p99_ms, ".3f"), _num(s.redis.p99_ms, ".3f"),
                      t["p99"].cell() if "p99" in t else ""])

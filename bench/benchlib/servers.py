@@ -238,6 +238,15 @@ def _wait_for_banner(proc: subprocess.Popen[bytes], log_path: Path) -> tuple[str
 
 
 def _wait_until_ready(server: Server) -> None:
+    """Return once the server answers PING; stop it (and raise) when it never does."""
+    try:
+        _poll_ping(server)
+    except BaseException:
+        server.stop()
+        raise
+
+
+def _poll_ping(server: Server) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         server.check_alive()

@@ -11,8 +11,8 @@ from typing import Any
 from ..command_table import Command
 from ..errors import SYNTAX, CommandError
 from ..hookspecs import hookimpl
-from ..replies import NO_REPLY
 from ..info import render_info
+from ..replies import NO_REPLY
 
 
 def info(conn: Any, argv: list[bytes]) -> bytes:

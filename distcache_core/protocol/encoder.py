@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
-from distcache_core.replies import NULL_ARRAY, ErrorReply
+from distcache_core.replies import NO_REPLY, NULL_ARRAY, ErrorReply
 
 __all__ = ["encode_error", "encode_request", "encode_resp2", "encode_resp3", "format_double"]
 
@@ -68,14 +69,19 @@ def format_double(value: float) -> bytes:
         return b"-0" if math.copysign(1.0, value) < 0 else b"0"
     if -(2.0**62) <= value <= 2.0**62 and value == int(value):  # Redis double2ll()
         return b"%d" % int(value)
-    mantissa, _, exponent_text = repr(abs(value)).partition("e")
+    text = repr(value)
+    # repr is plain for 1e-4 <= |x| < 1e16; fpconv only for under 7 decimals or 1e-3 <= |x| < 1e4
+    # (so 901689.2339069416 is "9.016892339069416e+5" in Redis 7.2). Where both are plain,
+    # they print the same digits: 0.6 us instead of 2 us.
+    if "e" not in text and (len(text) - text.index(".") < 8 or 1e-3 <= abs(value) < 1e4):
+        return text.encode()
+    mantissa, _, exponent_text = text.lstrip("-").partition("e")
     whole, _, fraction = mantissa.partition(".")
     digits = (whole + fraction).lstrip("0")
     exponent = int(exponent_text or 0) - len(fraction)  # value == int(digits) * 10**exponent
     stripped = digits.rstrip("0")
     exponent += len(digits) - len(stripped)
     digits = stripped
-    sign = "-" if value < 0 else ""
     ndigits = len(digits)
     decimal_exponent = abs(exponent + ndigits - 1)
     if exponent >= 0 and decimal_exponent < ndigits + 7:
@@ -89,7 +95,7 @@ def format_double(value: float) -> bytes:
     else:
         text = digits[0] + ("." + digits[1:] if ndigits > 1 else "")
         text += "e" + ("-" if exponent + ndigits - 1 < 0 else "+") + str(decimal_exponent)
-    return (sign + text).encode()
+    return ("-" + text if value < 0 else text).encode()
 
 
 def _double2(value: float) -> bytes:
@@ -100,32 +106,34 @@ def _double3(value: float) -> bytes:
     return b"," + format_double(value) + b"\r\n"
 
 
-def _array2(value: list[Any] | tuple[Any, ...]) -> bytes:
-    table = _RESP2
-    parts = [b"*%d\r\n" % len(value)]
-    for item in value:
-        encoder = table.get(type(item))
-        parts.append(encoder(item) if encoder is not None else _fallback(item, table))
+def _items(parts: list[bytes], values: Any, table: dict[type, _Encoder]) -> bytes:
+    append = parts.append
+    for item in values:
+        kind = type(item)
+        if kind is bytes:  # MGET-style arrays: no call, and one copy in the final join
+            append(_BULK_HEADERS[len(item)] if len(item) < 1024 else b"$%d\r\n" % len(item))
+            append(item)
+            append(b"\r\n")
+        else:
+            encoder = table.get(kind)
+            append(encoder(item) if encoder is not None else _fallback(item, table))
     return b"".join(parts)
+
+
+def _array2(value: list[Any] | tuple[Any, ...]) -> bytes:
+    return _items([b"*%d\r\n" % len(value)], value, _RESP2)
 
 
 def _array3(value: list[Any] | tuple[Any, ...]) -> bytes:
-    table = _RESP3
-    parts = [b"*%d\r\n" % len(value)]
-    for item in value:
-        encoder = table.get(type(item))
-        parts.append(encoder(item) if encoder is not None else _fallback(item, table))
-    return b"".join(parts)
+    return _items([b"*%d\r\n" % len(value)], value, _RESP3)
 
 
 def _map2(value: dict[Any, Any]) -> bytes:
-    return _array2([item for pair in value.items() for item in pair])
+    return _items([b"*%d\r\n" % (2 * len(value))], chain.from_iterable(value.items()), _RESP2)
 
 
 def _map3(value: dict[Any, Any]) -> bytes:
-    parts = [b"%%%d\r\n" % len(value)]
-    parts += map(encode_resp3, [item for pair in value.items() for item in pair])
-    return b"".join(parts)
+    return _items([b"%%%d\r\n" % len(value)], chain.from_iterable(value.items()), _RESP3)
 
 
 _RESP2: dict[type, _Encoder] = {
@@ -155,6 +163,11 @@ _RESP3: dict[type, _Encoder] = {
 }
 
 
+# NO_REPLY writes nothing, so it is only a top-level reply: in an array it would break the count.
+_RESP2_TOP: dict[type, _Encoder] = {**_RESP2, type(NO_REPLY): lambda value: b""}
+_RESP3_TOP: dict[type, _Encoder] = {**_RESP3, type(NO_REPLY): lambda value: b""}
+
+
 def _fallback(reply: object, table: dict[type, _Encoder]) -> bytes:
     for klass in type(reply).__mro__:
         encoder = table.get(klass)
@@ -166,14 +179,20 @@ def _fallback(reply: object, table: dict[type, _Encoder]) -> bytes:
 
 def encode_resp2(reply: object) -> bytes:
     """Encode a handler's reply for a RESP2 connection (see :mod:`distcache_core.replies`)."""
-    encoder = _RESP2.get(type(reply))
-    return encoder(reply) if encoder is not None else _fallback(reply, _RESP2)
+    try:  # costs nothing when it does not raise (3.11); .get and a test cost ~40 ns more
+        encoder = _RESP2_TOP[type(reply)]
+    except KeyError:
+        return _fallback(reply, _RESP2_TOP)
+    return encoder(reply)
 
 
 def encode_resp3(reply: object) -> bytes:
     """Encode a handler's reply for a connection that sent ``HELLO 3``."""
-    encoder = _RESP3.get(type(reply))
-    return encoder(reply) if encoder is not None else _fallback(reply, _RESP3)
+    try:
+        encoder = _RESP3_TOP[type(reply)]
+    except KeyError:
+        return _fallback(reply, _RESP3_TOP)
+    return encoder(reply)
 
 
 def encode_error(message: str) -> bytes:

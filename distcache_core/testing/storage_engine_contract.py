@@ -16,6 +16,7 @@ oldest goes first. Byte limits are expressed in the engine's own accounting (rea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -531,7 +532,7 @@ class StorageEngineContract:
 
     def test_expired_key_invisible_before_any_other_access(self) -> None:
         # Each method on its own engine, so none benefits from another's lazy removal.
-        probes = {
+        probes: dict[str, Callable[[StorageEngine], bool]] = {
             "peek": lambda e: e.peek(b"k") is None,
             "exists": lambda e: not e.exists(b"k"),
             "touch": lambda e: not e.touch(b"k"),

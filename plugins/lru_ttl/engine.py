@@ -18,21 +18,33 @@ the engine then holds that key alone (Redis would refuse the write with -OOM; a 
 keeps the newest write is the simpler promise). A victim already past its expiry counts as
 expired, not evicted.
 
-Why exact LRU (``OrderedDict.move_to_end``) rather than an approximation. Measured on this
-2-core AMD EPYC, CPython 3.11, 32-byte values, best of 3 runs, calling the engine methods in a
-loop like the request path does:
+Why exact LRU. Measured with ``engine.get``/``engine.set`` called in a loop over prebuilt keys,
+as the request path and asv call them: random access, 32-byte values, every "set evict" writes a
+new key into a full engine, best of 3 runs, 2-core AMD EPYC, CPython 3.11, machine shared with
+other jobs (about +-15% run to run). The alternative measured was CLOCK (second chance): the
+same OrderedDict kept in insertion order, a set of keys used since the hand last passed them
+(``set.add`` on a hit instead of ``move_to_end``), eviction re-queueing used keys.
 
-=========================  ==================  ======================
-case                       exact (this file)   CLOCK (second chance)
-=========================  ==================  ======================
-get hit, 1k hot keys       SEE_BELOW           SEE_BELOW
-=========================  ==================  ======================
+==========================  ==========  ==========  ==========  ==========
+ns per call (M ops/s)       1k keys     10k keys    100k keys   1M keys
+==========================  ==========  ==========  ==========  ==========
+get hit, exact LRU          135 (7.4)   167 (6.0)   704 (1.4)   1125 (0.9)
+get hit, CLOCK              138 (7.3)   173 (5.8)   537 (1.9)    745 (1.3)
+set existing, exact LRU     252 (4.0)   287 (3.5)  1049 (1.0)   1350 (0.7)
+set existing, CLOCK         212 (4.7)   266 (3.8)   894 (1.1)   1181 (0.8)
+set evict, exact LRU        389 (2.6)   415 (2.4)   905 (1.1)    651 (1.5)
+set evict, CLOCK            440 (2.3)   462 (2.2)   825 (1.2)    658 (1.5)
+==========================  ==========  ==========  ==========  ==========
 
-The approximate design measured was CLOCK: the same ``OrderedDict`` in insertion order, a set of
-keys referenced since the hand last passed, and eviction giving referenced keys a second chance
-(``set.add`` on get instead of ``move_to_end``). It saves one linked-list relink per hit, but
-both designs pay one extra random memory access per hit (the node or the set slot), which is
-what dominates at 1M keys, and CLOCK pays for second chances at eviction time.
+Up to the default capacity (10k keys), or whenever the hot keys fit in the CPU caches, the two
+are within noise. At 1M keys CLOCK makes a hit a third cheaper: ``move_to_end`` touches the
+node and both neighbours (three cache misses), ``set.add`` one slot. It was not taken because
+(1) its set holds the caller's key object, a second copy of every used key: 78 B per key
+measured, +39% memory for 12-byte keys and 32-byte values, and memory is what a cache sells;
+(2) when every key has been used, one eviction walks the whole keyspace (0.9 s measured at
+1M keys) unless the sweep is capped, which weakens the promise further; (3) exact LRU is what
+the model test can state simply. Most of the 1M-key cost is the dict lookup's own cache misses
+(a bare ``dict.get`` loop takes ~400 ns there), which no LRU bookkeeping removes.
 
 Cost per key: ``PER_KEY_OVERHEAD_BYTES``; a key with an expiry costs about 88 bytes more in
 ``_expires`` (an int and a dict slot), not counted.
@@ -51,9 +63,9 @@ from typing import Any
 from distcache_core.contracts import EngineStats
 from distcache_core.errors import NotIntegerError, OverflowCommandError
 from distcache_core.globmatch import compile_glob
+from distcache_core.protocol import string2ll
 
 from .cursors import RoundRobinSampler, ScanSnapshots
-from .integers import INT64_MAX, INT64_MIN, parse_int64
 
 #: Memory a key costs beyond the bytes of its key and value: two bytes object headers (33 B
 #: each), the dict slot and index, and the OrderedDict link node. Measured with tracemalloc:
@@ -65,6 +77,9 @@ PER_KEY_OVERHEAD_BYTES = 168
 EXPIRE_SAMPLE_SIZE = 20
 #: Another round follows while more than this share of a sample had expired (Redis: 25%).
 EXPIRE_REPEAT_PERCENT = 25
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 
 
 def unix_time_ms() -> int:
@@ -82,7 +97,7 @@ class LruTtlEngine:
     """
 
     __slots__ = (
-        "_data", "_expires", "_data_get", "_move_to_end", "_clock_ms",
+        "_data", "_expires", "_data_get", "_move_to_end", "_pop_oldest", "_clock_ms",
         "_key_limit", "_byte_limit", "_default_ttl_ms", "_bytes_used",
         "_hits", "_misses", "_evictions", "_expired",
         "_scans", "_expire_sampler",
@@ -100,6 +115,7 @@ class LruTtlEngine:
         # Bound methods kept in slots: the hot paths then skip a method lookup per call.
         self._data_get = self._data.get
         self._move_to_end = self._data.move_to_end
+        self._pop_oldest = self._data.popitem
         self._clock_ms = clock_ms
         # 0 means unlimited; a huge limit keeps the hot path to a single comparison.
         self._key_limit = capacity or sys.maxsize
@@ -151,7 +167,7 @@ class LruTtlEngine:
         elif len(data) > self._key_limit:
             # A full cache: one key in, the least recently used one out, inline because the
             # general _evict call and loop cost ~40% of this method.
-            evicted_key, evicted_value = data.popitem(False)
+            evicted_key, evicted_value = self._pop_oldest(False)
             self._bytes_used += len(key) + len(value) - len(evicted_key) - len(evicted_value)
             self._evictions += 1
         else:
@@ -220,7 +236,15 @@ class LruTtlEngine:
         if not INT64_MIN <= delta <= INT64_MAX:
             raise NotIntegerError()
         old = self._live_value(key)
-        result = delta if old is None else parse_int64(old) + delta
+        if old is None:
+            result = delta
+        else:
+            # Redis parses the stored string with string2ll: "01", "+1", " 1", "-0" are not
+            # integers.
+            current = string2ll(old)
+            if current is None:
+                raise NotIntegerError()
+            result = current + delta
         if not INT64_MIN <= result <= INT64_MAX:
             raise OverflowCommandError()
         encoded = b"%d" % result
@@ -229,6 +253,7 @@ class LruTtlEngine:
         else:
             # INCR keeps the key's expiry and counts no hit or miss (Redis lookupKeyWrite).
             self._data[key] = encoded
+            self._move_to_end(key)
             self._bytes_used += len(encoded) - len(old)
             if self._bytes_used > self._byte_limit:
                 self._evict()

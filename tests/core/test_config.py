@@ -24,7 +24,9 @@ class DemoSettings:
     label: str = "x"
 
 
-SECTIONS = {"demo": Registration("demo", DemoSettings, "demo-plugin", {"DEMO_CAPACITY": "capacity"})}
+SECTIONS = {
+    "demo": Registration("demo", DemoSettings, "demo-plugin", {"DEMO_CAPACITY": "capacity"}),
+}
 
 
 def sources(tmp_path, text: str = "", sets=(), environ=None) -> ConfigSources:

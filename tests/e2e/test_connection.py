@@ -176,8 +176,7 @@ def test_lastsave_and_save_without_persistence(r):
 def test_shutdown_stops_the_node(make_node):
     node = make_node()
     client = redis.Redis(port=node.port)
-    with pytest.raises(redis.ConnectionError):
-        client.shutdown()
+    client.shutdown()  # redis-py treats the closed connection as success, as Redis sends none
     node._thread.join(5)
     assert not node._thread.is_alive()
     with pytest.raises(OSError):

@@ -166,7 +166,9 @@ def test_expire_gt_lt(r):
     assert r.expire("k", 100, lt=True) is True
     assert r.ttl("k") == 100
     assert r.expire("k", 50, gt=True) is False
-    assert r.expire("k", 100, gt=True) is False  # equal is not greater
+    at_ms = r.pexpiretime("k")
+    assert r.pexpireat("k", at_ms, gt=True) is False  # equal is not greater
+    assert r.pexpireat("k", at_ms, lt=True) is False  # nor less
     assert r.expire("k", 200, gt=True) is True
     assert r.ttl("k") == 200
     assert r.expire("k", 300, lt=True) is False

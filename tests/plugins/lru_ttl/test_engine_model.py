@@ -14,9 +14,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from distcache_core.errors import NotIntegerError, OverflowCommandError
+from distcache_core.protocol import string2ll
 from distcache_core.testing import FakeClock
-from distcache_plugins.lru_ttl.engine import PER_KEY_OVERHEAD_BYTES, LruTtlEngine
-from distcache_plugins.lru_ttl.integers import INT64_MAX, INT64_MIN, parse_int64
+from distcache_plugins.lru_ttl.engine import (
+    INT64_MAX,
+    INT64_MIN,
+    PER_KEY_OVERHEAD_BYTES,
+    LruTtlEngine,
+)
 
 KEYS = st.sampled_from([b"a", b"b", b"c", b"d", b"e", b"f", b"", b"\x00\r\n"])
 VALUES = st.one_of(
@@ -185,9 +190,8 @@ class LruTtlModel(RuleBasedStateMachine):
     @rule(key=KEYS, delta=st.sampled_from([1, -1, 5, INT64_MAX, INT64_MIN]))
     def incr_by(self, key: bytes, delta: int) -> None:
         existed = self.live(key)
-        try:
-            current = parse_int64(self.values[key]) if existed else 0
-        except NotIntegerError:
+        current = string2ll(self.values[key]) if existed else 0
+        if current is None:
             expected_error: type[Exception] | None = NotIntegerError
         else:
             result = current + delta
