@@ -77,20 +77,21 @@ class CommandTable:
     any other casing pays one ``bytes.lower()``.
     """
 
-    __slots__ = ("_by_name", "commands")
+    __slots__ = ("by_name", "commands")
 
     def __init__(self, commands: Iterable[Command]) -> None:
         self.commands: dict[str, Command] = {c.name: c for c in commands}
-        self._by_name: dict[bytes, Command] = {}
+        #: name as lowercase and uppercase bytes -> command (the server binds ``.get``)
+        self.by_name: dict[bytes, Command] = {}
         for command in self.commands.values():
             raw = command.name.encode()
-            self._by_name[raw] = command
-            self._by_name[raw.upper()] = command
+            self.by_name[raw] = command
+            self.by_name[raw.upper()] = command
 
     def lookup(self, name: bytes) -> Command | None:
-        command = self._by_name.get(name)
+        command = self.by_name.get(name)
         if command is None:
-            command = self._by_name.get(name.lower())
+            command = self.by_name.get(name.lower())
         return command
 
     def __len__(self) -> int:

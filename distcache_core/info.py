@@ -92,7 +92,7 @@ def _persistence(node: Any) -> list[tuple[str, Any]]:
 
 
 def _stats(node: Any) -> list[tuple[str, Any]]:
-    server_stats = node.server.stats
+    server_stats = node.server.totals()
     engine_stats = node.engine.stats()
     return [
         ("total_connections_received", server_stats.connections_received),

@@ -40,8 +40,9 @@ def unknown_command_error(argv: list[bytes]) -> CommandError:
 
 
 class ServerStats:
-    """Counters INFO reports, bumped per connection event or per read, never per command
-    beyond a single integer add."""
+    """Counters INFO reports. The per-request ones (commands, bytes) are kept on each
+    connection, where bumping them is one attribute add, and folded in here when it closes;
+    :meth:`RespServer.totals` adds the live connections' share."""
 
     __slots__ = ("connections_received", "commands_processed", "rejected_connections",
                  "net_input_bytes", "net_output_bytes", "protocol_errors")
@@ -53,6 +54,12 @@ class ServerStats:
         self.net_input_bytes = 0
         self.net_output_bytes = 0
         self.protocol_errors = 0
+
+    def absorb(self, conn: ClientConnection) -> None:
+        self.commands_processed += conn.commands_processed
+        self.net_input_bytes += conn.net_input_bytes
+        self.net_output_bytes += conn.net_output_bytes
+        conn.commands_processed = conn.net_input_bytes = conn.net_output_bytes = 0
 
 
 class RespServer:
@@ -76,6 +83,22 @@ class RespServer:
         self._next_client_id = 0
         #: Refreshed by :meth:`cron`; ages in CLIENT LIST are whole seconds anyway.
         self.now = time.monotonic()
+
+    def totals(self) -> ServerStats:
+        """The counters including live connections' share (for INFO and metrics)."""
+        total = ServerStats()
+        for name in ServerStats.__slots__:
+            setattr(total, name, getattr(self.stats, name))
+        for conn in self.connections.values():
+            total.commands_processed += conn.commands_processed
+            total.net_input_bytes += conn.net_input_bytes
+            total.net_output_bytes += conn.net_output_bytes
+        return total
+
+    def reset_stats(self) -> None:
+        self.stats = ServerStats()
+        for conn in self.connections.values():
+            conn.commands_processed = conn.net_input_bytes = conn.net_output_bytes = 0
 
     def protocol_factory(self) -> ClientConnection:
         return ClientConnection(self)
@@ -142,6 +165,12 @@ class ClientConnection(asyncio.Protocol):
         self._closed = False
         self._eof = False
         self._lookup = server.commands.lookup
+        # The exact-spelling dict lookup, bound once: the common case costs one C call.
+        self._command_get = server.commands.by_name.get
+        self._transport_write: Any = None
+        self.commands_processed = 0
+        self.net_input_bytes = 0
+        self.net_output_bytes = 0
 
     # -- asyncio.Protocol interface ------------------------------------------------------------
 
@@ -156,6 +185,7 @@ class ClientConnection(asyncio.Protocol):
             self._closed = True
             return
         server.stats.connections_received += 1
+        self._transport_write = transport.write
         self.client_id = server.next_client_id()
         server.connections[self.client_id] = self
         transport.set_write_buffer_limits(high=server.high_water)
@@ -163,13 +193,21 @@ class ClientConnection(asyncio.Protocol):
         self.local = _format_address(transport.get_extra_info("sockname"))
 
     def data_received(self, data: bytes) -> None:
-        server = self.server
-        server.stats.net_input_bytes += len(data)
+        self.net_input_bytes += len(data)
         self.last_interaction = _monotonic()
         commands = self.parser.feed(data)
         if self._pending:
             self._pending.extend(commands)
             self._pause_reading()
+            return
+        if len(commands) == 1:
+            # One request a read (clients that wait for each reply): no batching needed.
+            reply = self._execute(commands[0])
+            self.commands_processed += 1
+            self.net_output_bytes += len(reply)
+            self._transport_write(reply)
+            if self._close_after_reply or self.parser.error is not None:
+                self._after_batch()
             return
         self._run(commands)
 
@@ -184,7 +222,8 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._pending.clear()
-        self.server.connections.pop(self.client_id, None)
+        if self.server.connections.pop(self.client_id, None) is not None:
+            self.server.stats.absorb(self)
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -216,7 +255,7 @@ class ClientConnection(asyncio.Protocol):
             size += len(reply)
             if size > high_water:
                 break
-        self.server.stats.commands_processed += done
+        self.commands_processed += done
         if done < len(commands) and not self._close_after_reply:
             if isinstance(commands, deque):
                 for _ in range(done):
@@ -227,6 +266,9 @@ class ClientConnection(asyncio.Protocol):
         elif isinstance(commands, deque):
             commands.clear()
         self._write(out)
+        self._after_batch()
+
+    def _after_batch(self) -> None:
         if self._close_after_reply:
             self.close()
         elif self._pending:
@@ -247,7 +289,9 @@ class ClientConnection(asyncio.Protocol):
                 self._resume_reading()
 
     def _execute(self, argv: list[bytes]) -> bytes:
-        command = self._lookup(argv[0])
+        command = self._command_get(argv[0])
+        if command is None:
+            command = self._lookup(argv[0])
         try:
             if command is None:
                 raise unknown_command_error(argv)
@@ -271,9 +315,8 @@ class ClientConnection(asyncio.Protocol):
         if not out or self._closed:
             return
         data = out[0] if len(out) == 1 else b"".join(out)
-        self.server.stats.net_output_bytes += len(data)
-        assert self.transport is not None
-        self.transport.write(data)
+        self.net_output_bytes += len(data)
+        self._transport_write(data)
 
     def _protocol_error(self, message: str) -> None:
         self.server.stats.protocol_errors += 1

@@ -184,7 +184,7 @@ def config(conn: Any, argv: list[bytes]) -> Any:
                                    f"'{name}') - {exc}") from None
         return "OK"
     if sub == b"resetstat" and len(argv) == 2:
-        conn.server.stats.__init__()
+        conn.server.reset_stats()
         return "OK"
     if sub == b"rewrite" and len(argv) == 2:
         raise CommandError("ERR Rewriting config file: DistCache config files are not "
