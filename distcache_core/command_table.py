@@ -62,6 +62,15 @@ class Command:
         if value == 0:
             raise ValueError(f"command {self.name!r}: arity must not be 0")
 
+    #: Argument counts (name included) the arity allows, precomputed for the request path.
+    min_args: int = attrs.field(init=False)
+    max_args: int = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        exact = self.arity > 0
+        object.__setattr__(self, "min_args", self.arity if exact else -self.arity)
+        object.__setattr__(self, "max_args", self.arity if exact else 1 << 62)
+
     def key_positions(self, argc: int) -> range:
         """Indexes of the key arguments in an argument vector of length ``argc``."""
         if self.first_key == 0:

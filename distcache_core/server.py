@@ -242,17 +242,32 @@ class ClientConnection(asyncio.Protocol):
         """Execute ``commands`` and write their replies in one write; stop early at the
         high-water mark and leave the rest pending."""
         execute = self._execute
+        command_get = self._command_get
         high_water = self.server.high_water
         out: list[bytes] = []
+        append = out.append
         size = 0
         done = 0
         for argv in commands:
-            reply = execute(argv)
-            out.append(reply)
+            # _execute inlined for the common case (known command, arity fits, client
+            # authenticated): ~0.1 us a command in a pipeline.
+            command = command_get(argv[0])
+            if (command is not None and command.min_args <= len(argv) <= command.max_args
+                    and self.authenticated):
+                try:
+                    reply = command.handler(self, argv)
+                    encoded = self.encode(reply)
+                except CommandError as exc:
+                    encoded = encode_error(exc.message)
+                except Exception:
+                    encoded = _internal_error(argv)
+            else:
+                encoded = execute(argv)
+            append(encoded)
             done += 1
             if self._close_after_reply:
                 break
-            size += len(reply)
+            size += len(encoded)
             if size > high_water:
                 break
         self.commands_processed += done
@@ -295,8 +310,7 @@ class ClientConnection(asyncio.Protocol):
         try:
             if command is None:
                 raise unknown_command_error(argv)
-            arity = command.arity
-            if arity != len(argv) and (arity > 0 or len(argv) < -arity):
+            if not command.min_args <= len(argv) <= command.max_args:
                 raise CommandError(
                     f"ERR wrong number of arguments for '{command.name}' command")
             if not self.authenticated and "noauth" not in command.flags:
@@ -307,9 +321,7 @@ class ClientConnection(asyncio.Protocol):
         except CommandError as exc:
             return encode_error(exc.message)
         except Exception:
-            # A handler bug must not take the node or this client down: log it, answer, go on.
-            log.exception("command %r failed", argv[0][:64])
-            return encode_error("ERR internal error while running the command (see node log)")
+            return _internal_error(argv)
 
     def _write(self, out: list[bytes]) -> None:
         if not out or self._closed:
@@ -367,6 +379,12 @@ class ClientConnection(asyncio.Protocol):
             f"lib-name={self.lib_name.decode('utf-8', 'replace')} "
             f"lib-ver={self.lib_ver.decode('utf-8', 'replace')}"
         )
+
+
+def _internal_error(argv: list[bytes]) -> bytes:
+    # A handler bug must not take the node or this client down: log it, answer, go on.
+    log.exception("command %r failed", argv[0][:64])
+    return encode_error("ERR internal error while running the command (see node log)")
 
 
 def _format_address(address: Any) -> str:
