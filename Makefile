@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean bench
+.PHONY: run test lint clean bench asv
 
 $(STAMP): pyproject.toml examples/hello_plugin/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,14 +18,31 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy distcache_core plugins
+# Every asv benchmark once, in this venv: a broken benchmark fails here. asv rewrites its
+# results folder even on a dry run, so this pass uses a copy of the config that points at an
+# ignored folder and the committed history stays untouched.
+	$(BIN)/python -c "import json; c = json.load(open('asv_bench/asv.conf.json')); \
+		c['results_dir'] = '.quick-results'; c['html_dir'] = '.quick-html'; \
+		json.dump(c, open('asv_bench/.quick.conf.json', 'w'))"
+	cd asv_bench && ../$(BIN)/asv machine --yes >/dev/null \
+		&& ../$(BIN)/asv run --config .quick.conf.json --python=same --quick --dry-run \
+		--show-stderr
 	$(BIN)/python -m pytest -q
 
 # DistCache against redis-server, side by side (bench/README.md); e.g. BENCH_ARGS=--quick.
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
 
+# Benchmark HEAD with asv and add it to the history in asv_bench/results (asv_bench/README.md).
+asv: $(STAMP)
+	cd asv_bench && ../$(BIN)/asv machine --yes >/dev/null \
+		&& ../$(BIN)/asv run HEAD^! && ../$(BIN)/asv publish
+	@echo "asv: report in asv_bench/html/index.html (view: cd asv_bench && ../$(BIN)/asv preview)"
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy distcache_core plugins
 
 clean:
 	rm -rf $(VENV) data

@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__
 from .config import ConfigSources
@@ -88,7 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_plugins(args: argparse.Namespace) -> int:
     node = _build_node(args)
     registered = node.registry.by_plugin()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, origin in node.plugin_host.origins.items():
         rows.append({"name": name, "origin": origin,
                      "registers": [f"{kind} {item}" for kind, item in registered.get(name, [])]})

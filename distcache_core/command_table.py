@@ -24,6 +24,10 @@ KNOWN_FLAGS = frozenset({
 })
 
 
+def _lower(name: str) -> str:
+    return name.lower()
+
+
 def _flag_set(flags: Iterable[str]) -> frozenset[str]:
     return frozenset(flags)
 
@@ -38,7 +42,7 @@ class Command:
     routing keys to their owner in a cluster.
     """
 
-    name: str = attrs.field(converter=str.lower)
+    name: str = attrs.field(converter=_lower)
     handler: CommandHandler
     arity: int = attrs.field()
     flags: frozenset[str] = attrs.field(default=frozenset(), converter=_flag_set)

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .command_table import CommandTable
 from .errors import NOAUTH, CommandError
@@ -176,7 +176,8 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing asyncio.Transport.
-        self.transport = transport  # type: ignore[assignment]
+        transport = cast(asyncio.Transport, transport)
+        self.transport = transport
         server = self.server
         if len(server.connections) >= server.maxclients:
             server.stats.rejected_connections += 1
