@@ -9,7 +9,9 @@ from __future__ import annotations
 import time
 
 import pytest
-import redis
+
+from distcache_core.protocol import encode_request as command
+from distcache_core.testing.wire import assert_error, exchange
 
 NOT_INTEGER = "ERR value is not an integer or out of range"
 SYNTAX = "ERR syntax error"
@@ -17,34 +19,8 @@ LLONG_MAX = 2**63 - 1
 BINARY_KEY = b"key\x00with\r\nnul"
 
 
-def error_line(exc: redis.ResponseError) -> str:
-    """The whole error line as the node sent it (without ``-``): redis-py moves a known
-    leading code such as ``ERR`` into ``status_code`` and keeps the rest as the message."""
-    code = getattr(exc, "status_code", None)
-    return f"{code} {exc}" if code else str(exc)
 
 
-def assert_error(r: redis.Redis, expected: str, *args: object) -> None:
-    with pytest.raises(redis.ResponseError) as info:
-        r.execute_command(*args)
-    assert error_line(info.value) == expected
-
-
-def command(*args: bytes | str) -> bytes:
-    parts = [a.encode() if isinstance(a, str) else a for a in args]
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-
-
-def exchange(raw, request: bytes, expected: bytes) -> None:
-    """Send ``request`` and check that the reply bytes are exactly ``expected``."""
-    raw.send(request)
-    received = b""
-    while len(received) < len(expected):
-        chunk = raw.sock.recv(65536)
-        if not chunk:
-            break
-        received += chunk
-    assert received == expected
 
 
 def now_ms() -> int:

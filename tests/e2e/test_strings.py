@@ -9,7 +9,9 @@ from __future__ import annotations
 import time
 
 import pytest
-import redis
+
+from distcache_core.protocol import encode_request as command
+from distcache_core.testing.wire import assert_error, exchange
 
 NOT_INTEGER = "ERR value is not an integer or out of range"
 NOT_FLOAT = "ERR value is not a valid float"
@@ -21,35 +23,8 @@ BINARY_KEY = b"key\x00with\r\nnul"
 BINARY_VALUE = b"\x00\r\n\xff$3\r\nfoo\r\n\x00"
 
 
-def error_line(exc: redis.ResponseError) -> str:
-    """The whole error line as the node sent it (without ``-``): redis-py moves a known
-    leading code such as ``ERR`` into ``status_code`` and keeps the rest as the message."""
-    code = getattr(exc, "status_code", None)
-    return f"{code} {exc}" if code else str(exc)
 
 
-def assert_error(r: redis.Redis, expected: str, *args: object) -> None:
-    with pytest.raises(redis.ResponseError) as info:
-        r.execute_command(*args)
-    assert error_line(info.value) == expected
-
-
-def command(*args: bytes | str) -> bytes:
-    """A request in multibulk form, as a client library would frame it."""
-    parts = [a.encode() if isinstance(a, str) else a for a in args]
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-
-
-def exchange(raw, request: bytes, expected: bytes) -> None:
-    """Send ``request`` and check that the reply bytes are exactly ``expected``."""
-    raw.send(request)
-    received = b""
-    while len(received) < len(expected):
-        chunk = raw.sock.recv(65536)
-        if not chunk:
-            break
-        received += chunk
-    assert received == expected
 
 
 # --- GET / SET --------------------------------------------------------------------------------
