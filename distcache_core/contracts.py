@@ -178,6 +178,8 @@ class CommandContext(Protocol):
 
     engine: StorageEngine
     node: Any
+    #: The node's RESP server: its connections, limits and counters (CLIENT LIST, CONFIG).
+    server: Any
     client_id: int
     client_name: bytes | None
     authenticated: bool
