@@ -19,7 +19,9 @@ _Encoder = Callable[[Any], bytes]
 
 # Measured (Python 3.11): a cached header + value + CRLF is 93 ns for a 32-byte value against
 # 121 ns for b"$%d\r\n%b\r\n" %; past a few KB the single copy of % formatting wins.
-_BULK_HEADERS = [b"$%d\r\n" % length for length in range(1024)]
+#: ``$<length>\r\n`` for the lengths most values have, built once (the server uses it too).
+BULK_HEADERS = [b"$%d\r\n" % length for length in range(1024)]
+_BULK_HEADERS = BULK_HEADERS
 _SIMPLE = {text: b"+%s\r\n" % text.encode() for text in ("OK", "PONG", "QUEUED", "string", "none")}
 
 
