@@ -30,6 +30,30 @@ _PROBE = b"*0\r\n"
 _pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command  # the stub says a 1-tuple
 
 
+def _lone_request(data: bytes, command: list[bytes], reader: hiredis.Reader) -> bool:
+    """True when ``data`` held exactly ``command``, hiredis's one reply, built from one ``*``
+    header and ``$`` items only, so the reference parser would give the same.
+
+    One ``*`` in the read (its first byte): no nested array and no next request whose header
+    hiredis could have swallowed; ``has_data()`` False: hiredis holds no bytes of a next item;
+    no ``+``, ``=``, ``(`` or ``|``: no item that hiredis turns into ``bytes`` other than
+    ``$`` (hiredis refuses padded or signed lengths itself); the join: every element is
+    ``bytes``. Counted by callgrind: ~3,500 instructions against ~5,900 for
+    ``hiredis.pack_command`` and compare, which remains the check when a value holds one of
+    these bytes (``*+=(|``).
+    """
+    # Byte values, not one-byte needles: ``43 in data`` is a memchr (~300 instructions),
+    # ``b"+" in data`` sets up a substring search (~2,400).
+    if (data.find(42, 1) >= 0 or 43 in data or 61 in data or 40 in data or 124 in data
+            or reader.has_data()):
+        return False
+    try:
+        b"".join(command)
+    except TypeError:
+        return False
+    return True
+
+
 def _encoded_length(commands: list[list[bytes]]) -> int:
     """Length of ``commands`` encoded canonically (``*N``, then ``$L``, data, CRLF per argument)."""
     lengths = list(map(len, chain.from_iterable(commands)))
@@ -40,9 +64,9 @@ def _encoded_length(commands: list[list[bytes]]) -> int:
 
 def _looks_canonical(data: bytes, commands: list[list[bytes]]) -> bool:
     """True when ``commands`` are lists of bytes parsed from ``*`` / ``$`` items only."""
-    find = data.find
-    if (find(b"+") >= 0 or find(b"=") >= 0 or find(b"(") >= 0 or find(b"~") >= 0
-            or find(b">") >= 0 or find(b"%") >= 0 or find(b"|") >= 0):
+    # Byte values, not one-byte needles: a memchr each (see _lone_request).
+    if (43 in data or 61 in data or 40 in data or 126 in data or 62 in data or 37 in data
+            or 124 in data):
         try:
             return b"".join(map(_pack, map(tuple, commands))) == data
         except Exception:  # a None or nested element: not a request
@@ -113,7 +137,9 @@ class RequestParser:
                     if first is not False:
                         second = reader.gets()
                         if second is False:
-                            if type(first) is list and first and _pack(tuple(first)) == data:
+                            if type(first) is list and first and (
+                                    _lone_request(data, first, reader)
+                                    or _pack(tuple(first)) == data):
                                 return [first]
                             commands, rest = self._drain(data, [first])
                         else:

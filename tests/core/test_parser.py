@@ -396,3 +396,24 @@ def test_damaged_streams_agree_with_the_reference(
         parser.authenticated = authenticated
         assert feed_all(parser, parts) == expected  # never raises
         assert parser.error == reference.error
+
+
+@pytest.mark.parametrize("first_read,second_read", [
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*3\r\n", b"$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"),
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n$5\r\nab", b"cde\r\n"),
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n:12", b"\r\n"),
+    (b"*2\r\n$3\r\nGET\r\n+k\r\n", b"*1\r\n$4\r\nPING\r\n"),
+    (b"*2\r\n$3\r\nGET\r\n:1\r\n", b""),
+    (b"*2\r\n$3\r\nGET\r\n$-1\r\n", b""),
+    (b"*2\r\n$3\r\nGET\r\n*1\r\n$1\r\nk\r\n", b""),
+    (b"*2\r\n$3\r\nGET\r\n$1\r\n*\r\n", b"PING\r\n"),
+    (b"*2\r\n$3\r\nGET\r\n$3\r\n+=|\r\n", b"PING\r\n"),
+    (b"*1\r\n$4\r\nPING\r\nPING\r\n", b""),
+])
+def test_a_lone_request_read_is_proven_like_the_reference(first_read, second_read):
+    # One multibulk request per read is the fast path's shortcut; whatever trails it in the
+    # same read (a partial next request, an odd item type) must give the reference's result.
+    fast, reference = RequestParser(), ReferenceParser()
+    got = fast.feed(first_read) + fast.feed(second_read)
+    expected = reference.feed(first_read) + reference.feed(second_read)
+    assert (got, fast.error) == (expected, reference.error)
