@@ -289,7 +289,7 @@ def _lookup(tree: Any, path: Sequence[Any]) -> Any:
 
 
 def _describe_errors(
-    exc: Exception, prefix: tuple[str, ...], tree: Mapping[str, Any],
+    exc: Exception, cls: type, prefix: tuple[str, ...], tree: Mapping[str, Any],
     sources: Mapping[tuple[str, ...], str], file_name: str,
 ) -> str:
     """One line per problem: key, source, value and what was expected."""
@@ -305,8 +305,10 @@ def _describe_errors(
         key = ".".join(str(s) for s in steps)
         if text.startswith("unknown key"):
             names = text.partition("(")[2].rstrip(")")
-            lines.append(f"{key + '.' if key else ''}{names}: unknown key in {file_name}"
-                         f" (known keys: {_known_keys(prefix, steps)})")
+            first = names.split(", ")[0]
+            source = sources.get((*(str(s) for s in steps), first), file_name)
+            lines.append(f"{key + '.' if key else ''}{names}: unknown key (from {source}; "
+                         f"known keys: {_known_keys(cls, steps[len(prefix):])})")
             continue
         source = sources.get(tuple(str(s) for s in steps), file_name)
         value = _lookup(tree, steps)
@@ -314,11 +316,10 @@ def _describe_errors(
     return "; ".join(lines)
 
 
-_KNOWN: dict[tuple[str, ...], list[str]] = {}
-
-
-def _known_keys(prefix: tuple[str, ...], steps: Sequence[Any]) -> str:
-    return ", ".join(_KNOWN.get(tuple(str(s) for s in steps), [])) or "see the docs"
+def _known_keys(cls: type, path: Sequence[Any]) -> str:
+    """The field names of the table at ``path`` inside ``cls``."""
+    table = _field_type(cls, [str(step) for step in path]) if path else cls
+    return ", ".join(f.name for f in attrs.fields(table)) if attrs.has(table) else "see the docs"
 
 
 _FIELD_MARK = "\x00field:"
@@ -346,7 +347,6 @@ def _format_exception(exc: BaseException, type_: type | None) -> str:
 
 def _structure(cls: type, data: Any, prefix: tuple[str, ...], tree: Mapping[str, Any],
                sources: Mapping[tuple[str, ...], str], file_name: str) -> Any:
-    _KNOWN[prefix] = [f.name for f in attrs.fields(cls)]
     if not isinstance(data, dict):
         key = ".".join(prefix)
         raise ConfigError(f"{key} = {data!r} (from {sources.get(prefix, file_name)}): "
@@ -354,7 +354,7 @@ def _structure(cls: type, data: Any, prefix: tuple[str, ...], tree: Mapping[str,
     try:
         return _CONVERTER.structure(data, cls)
     except Exception as exc:
-        raise ConfigError(_describe_errors(exc, prefix, tree, sources, file_name)) from None
+        raise ConfigError(_describe_errors(exc, cls, prefix, tree, sources, file_name)) from None
 
 
 def structure_node(sources: ConfigSources) -> NodeConfig:

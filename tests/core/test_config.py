@@ -94,9 +94,12 @@ def test_out_of_range_value(tmp_path):
 
 
 def test_unknown_key_is_named(tmp_path):
-    with pytest.raises(ConfigError, match=r"node.prot: unknown key") as err:
+    with pytest.raises(ConfigError, match=r"node.prot: unknown key \(from .*distcache.toml; "
+                                          r"known keys: id, host, port,") as err:
         structure_node(sources(tmp_path, "[node]\nprot = 1\n"))
-    assert "port" in str(err.value)  # the known keys are listed
+    assert "log_level" in str(err.value)
+    with pytest.raises(ConfigError, match=r"node.colour: unknown key \(from --set node.colour"):
+        structure_node(sources(tmp_path, sets=["node.colour=1"]))
 
 
 def test_unknown_table(tmp_path):
