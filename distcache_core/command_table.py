@@ -24,6 +24,32 @@ KNOWN_FLAGS = frozenset({
 })
 
 
+#: Where a command runs in a cluster (``Command.route``).
+ROUTE_KEYS = "keys"      # on the owner of its keys (forwarded when another node owns them)
+ROUTE_ALL = "all"        # on every node, replies combined by ``merge``
+ROUTE_LOCAL = "local"    # on the node that received it (PING, INFO, CLIENT ...)
+ROUTES = frozenset({ROUTE_KEYS, ROUTE_ALL, ROUTE_LOCAL})
+
+#: How the replies of a split command combine (``Command.merge``).
+MERGES = {
+    ROUTE_KEYS: frozenset({
+        "",            # one key, or keys that must share an owner: nothing to merge
+        "concat",      # MGET: each part's array, put back in the client's key order
+        "sum",         # DEL, EXISTS, UNLINK, TOUCH: integers added
+        "all_ok",      # MSET: OK when every part is OK, else the first error
+        "same_owner",  # RENAME, MSETNX, COPY: keys on different owners are refused (CROSSSLOT)
+    }),
+    ROUTE_ALL: frozenset({
+        "sum_primary",  # DBSIZE: each node counts the keys it owns as primary, summed
+        "keys_union",   # KEYS: each key once (from its primary)
+        "scan",         # SCAN: a cursor that walks node after node, each key from its primary
+        "all_ok",       # FLUSHALL, FLUSHDB: OK when every node is OK
+        "random",       # RANDOMKEY: any node's non-nil answer
+    }),
+    ROUTE_LOCAL: frozenset({""}),
+}
+
+
 def _lower(name: str) -> str:
     return name.lower()
 
@@ -54,6 +80,12 @@ class Command:
     group: str = "generic"
     #: Subcommand names (lowercase) for COMMAND INFO, when the handler dispatches on argv[1].
     subcommands: tuple[str, ...] = ()
+    #: Where it runs in a cluster: ``keys``, ``all`` or ``local`` (see ``ROUTES``). Empty means
+    #: ``keys`` for a command that declares key positions, else ``local``: a third-party
+    #: command that declares only its keys routes like a built-in one.
+    route: str = ""
+    #: How a split is merged (see ``MERGES``); empty for single-key and local commands.
+    merge: str = ""
 
     @flags.validator
     def _known_flags(self, attribute: attrs.Attribute, value: frozenset[str]) -> None:
@@ -74,6 +106,20 @@ class Command:
         exact = self.arity > 0
         object.__setattr__(self, "min_args", self.arity if exact else -self.arity)
         object.__setattr__(self, "max_args", self.arity if exact else 1 << 62)
+        if not self.route:
+            object.__setattr__(self, "route", ROUTE_KEYS if self.first_key else ROUTE_LOCAL)
+        if self.route not in ROUTES:
+            raise ValueError(f"command {self.name!r}: route must be one of "
+                             f"{sorted(ROUTES)}, not {self.route!r}")
+        if self.merge not in MERGES[self.route]:
+            raise ValueError(f"command {self.name!r}: merge {self.merge!r} does not apply to "
+                             f"route {self.route!r} (choices: {sorted(MERGES[self.route])})")
+        if self.route == ROUTE_KEYS and not self.first_key:
+            raise ValueError(f"command {self.name!r}: route 'keys' needs key positions")
+
+    @property
+    def is_write(self) -> bool:
+        return "write" in self.flags
 
     def key_positions(self, argc: int) -> range:
         """Indexes of the key arguments in an argument vector of length ``argc``."""

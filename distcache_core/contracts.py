@@ -11,6 +11,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from .mutations import MutationListener
+
 
 @attrs.define
 class EngineStats:
@@ -25,6 +27,11 @@ class EngineStats:
     expired: int = 0
     #: Keys that carry an expiry time (Redis reports it as ``expires=`` in INFO keyspace).
     keys_with_expiry: int = 0
+    #: The configured limits (0: none), so INFO and CONFIG GET report what is in force.
+    capacity: int = 0
+    maxmemory_bytes: int = 0
+    #: Redis's name of the eviction policy in force (``allkeys-lru``, ``noeviction``, ...).
+    maxmemory_policy: str = "allkeys-lru"
 
 
 @runtime_checkable
@@ -48,7 +55,17 @@ class StorageEngine(Protocol):
             keep_ttl: bool = False) -> None:
         """Store ``value``. With ``keep_ttl`` the key keeps its current expiry; otherwise the
         expiry becomes ``expire_at_ms`` (None: the engine's default TTL, if any, else none).
-        May evict other keys to stay within capacity."""
+        May evict other keys to stay within capacity. Emits one ``SET`` mutation with the
+        expiry actually stored (or, for an expiry already past, a ``DEL`` if a key existed)."""
+
+    def restore(self, key: bytes, value: bytes, expire_at_ms: int | None) -> None:
+        """Store exactly this value with exactly this absolute expiry (None: no expiry, never
+        the default TTL), for recovery, replication and moving keys between nodes. Emits a
+        ``SET`` with cause ``RESTORE``; an expiry already past stores nothing."""
+
+    def set_listener(self, listener: MutationListener | None) -> None:
+        """Where to report each applied change (see :mod:`distcache_core.mutations`); None
+        stops reporting. The engine builds a :class:`Mutation` only while it has a listener."""
 
     def delete(self, key: bytes) -> bool:
         """Remove the key; True if it existed (and had not expired)."""
@@ -93,7 +110,11 @@ class StorageEngine(Protocol):
         """(key, value, expire_at_ms) for every live key, for snapshots and rebalancing."""
 
     def clear(self) -> None:
-        """Remove every key."""
+        """Remove every key (emits one ``FLUSHDB``)."""
+
+    # Optional: ``open_database(index) -> StorageEngine``, a sibling engine for logical
+    # database ``index`` (SELECT) that shares this engine's limits and eviction and emits
+    # mutations with ``db = index``. An engine without it serves database 0 only.
 
     def active_expire_cycle(self, time_budget_ms: float) -> int:
         """Remove expired keys by sampling, as Redis does, for at most about
@@ -192,3 +213,37 @@ class CommandContext(Protocol):
 #: A handler takes the connection and the full argument vector (command name first) and
 #: returns a reply value (see ``distcache_core.protocol.encoder``) or raises ``CommandError``.
 CommandHandler = Callable[[Any, list[bytes]], Any]
+
+
+class NodeContext(Protocol):
+    """What command handlers (``conn.node``) and plugins may use of the node.
+
+    Everything else on :class:`~distcache_core.node.Node` is internal and may change.
+    """
+
+    #: This node's id (``node.id``).
+    node_id: str
+    #: The validated configuration (``config.node``, ``config.cluster``, plugin tables).
+    config: Any
+    #: The storage engine of database 0.
+    engine: StorageEngine
+    #: The logical databases: ``databases[i]`` is the engine of database ``i``.
+    databases: Any
+    #: The stream of applied writes: ``mutations.subscribe(callback)`` at start-up.
+    mutations: Any
+    #: The RESP server: connections, limits, counters.
+    server: Any
+    #: Unix time of the last successful save (LASTSAVE).
+    last_save_time: int
+    run_id: str
+    started_at: float
+
+    def request_shutdown(self) -> None:
+        """Stop soon, gracefully (SIGTERM, SHUTDOWN)."""
+
+    def durability_barrier(self) -> Any:
+        """An awaitable that completes when the writes applied so far in this loop turn are as
+        durable as the persistence plugins promise; None when nothing needs waiting for."""
+
+    async def save(self, background: bool) -> None:
+        """Checkpoint every persistence plugin (SAVE, BGSAVE)."""
