@@ -160,28 +160,49 @@ class Persistence(Protocol):
 
 
 class HashStrategy(Protocol):
-    """Maps keys to nodes."""
+    """Maps keys to nodes. The router calls ``owner`` / ``preference_list`` on every request,
+    so they must be cheap; membership calls ``add_node`` / ``remove_node`` when the member set
+    changes. Placement must depend only on the set of nodes (every node computes it alone)."""
 
-    def add_node(self, node_id: str) -> None: ...
-    def remove_node(self, node_id: str) -> None: ...
-    def owner(self, key: bytes) -> str: ...
+    def add_node(self, node_id: str) -> None:
+        """Put a node on the ring; adding one already there does nothing."""
+
+    def remove_node(self, node_id: str) -> None:
+        """Take a node off the ring; removing one that is not there does nothing."""
+
+    def owner(self, key: bytes) -> str:
+        """The node that owns ``key``; raises ``LookupError`` when there is no node."""
+
     def preference_list(self, key: bytes, n: int) -> list[str]:
         """The owner then replicas: ``n`` distinct nodes (fewer when the cluster is smaller)."""
-    def nodes(self) -> list[str]: ...
+
+    def nodes(self) -> list[str]:
+        """Every node placed, sorted."""
 
 
 class PeerGuard(Protocol):
-    """The fault policy's view of one peer."""
+    """The fault policy's view of one peer, consulted around every call to it: ``allow()``
+    before (False: fail fast, do not wait on this peer), then ``on_success()`` or
+    ``on_failure()`` with the outcome (a timeout is a failure)."""
 
-    state: str
+    @property
+    def state(self) -> str:
+        """The guard's state as of now, for ``CLUSTER NODES`` and metrics (the circuit
+        breaker's are ``closed``, ``open`` and ``half_open``)."""
 
-    def allow(self) -> bool: ...
-    def on_success(self) -> None: ...
-    def on_failure(self) -> None: ...
+    def allow(self) -> bool:
+        """May a call go to the peer now?"""
+
+    def on_success(self) -> None:
+        """The call allowed last got an answer from the peer."""
+
+    def on_failure(self) -> None:
+        """The call allowed last failed or timed out."""
 
 
 class FaultPolicy(Protocol):
-    def for_peer(self, node_id: str) -> PeerGuard: ...
+    def for_peer(self, node_id: str) -> PeerGuard:
+        """The guard of ``node_id``: the same object each time for the same peer."""
 
 
 class MetricsSink(Protocol):

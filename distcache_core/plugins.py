@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "distcache_core.builtin.keys",
     "distcache_plugins.lru_ttl",
     "distcache_plugins.vnode_ring",
+    "distcache_plugins.circuit_breaker",
 )
 
 ENTRY_POINT_GROUP = "distcache"

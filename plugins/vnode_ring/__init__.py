@@ -9,7 +9,7 @@ Registers the factory ``vnode_ring`` (``[cluster] hashing = "vnode_ring"``) and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distcache_core.hookspecs import hookimpl
 
@@ -19,6 +19,11 @@ from .settings import VnodeRingSettings
 __all__ = ["EmptyRingError", "VnodeRing", "VnodeRingSettings", "key_hash"]
 
 STRATEGY_NAME = "vnode_ring"
+
+if TYPE_CHECKING:  # mypy holds the plugin to its contract
+    from distcache_core.contracts import HashStrategy
+
+    _strategy: HashStrategy = VnodeRing()
 
 
 @hookimpl
