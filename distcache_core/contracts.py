@@ -11,7 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from .mutations import MutationListener
+from .mutations import Cause, MutationListener
 
 
 @attrs.define
@@ -55,13 +55,23 @@ class StorageEngine(Protocol):
             keep_ttl: bool = False) -> None:
         """Store ``value``. With ``keep_ttl`` the key keeps its current expiry; otherwise the
         expiry becomes ``expire_at_ms`` (None: the engine's default TTL, if any, else none).
-        May evict other keys to stay within capacity. Emits one ``SET`` mutation with the
-        expiry actually stored (or, for an expiry already past, a ``DEL`` if a key existed)."""
+        May evict other keys to stay within the limits (reported before the ``SET``). Emits
+        one ``SET`` mutation with the expiry actually stored (or, for an expiry already past,
+        a ``DEL`` if a key existed). Raises ``CommandError`` with Redis's ``OOM command not
+        allowed when used memory > 'maxmemory'.`` when the write cannot fit: the key alone is
+        larger than the byte limit, or the eviction policy finds nothing to evict; the
+        keyspace is then unchanged (keys already evicted stay evicted, as in Redis)."""
 
-    def restore(self, key: bytes, value: bytes, expire_at_ms: int | None) -> None:
+    def restore(self, key: bytes, value: bytes, expire_at_ms: int | None, *,
+                cause: Cause = Cause.RESTORE) -> None:
         """Store exactly this value with exactly this absolute expiry (None: no expiry, never
         the default TTL), for recovery, replication and moving keys between nodes. Emits a
-        ``SET`` with cause ``RESTORE``; an expiry already past stores nothing."""
+        ``SET`` with ``cause``; an expiry already past stores nothing (and removes a current
+        value, emitting a ``DEL``). With the default cause it never refuses for memory (it
+        evicts what the policy allows, like Redis loading its data file); with
+        ``Cause.COMMAND`` it is a command's write with an exact expiry (RENAME, COPY, MOVE):
+        refused with ``OOM`` where ``set`` would be, and reported as the command's, so
+        replication propagates it."""
 
     def set_listener(self, listener: MutationListener | None) -> None:
         """Where to report each applied change (see :mod:`distcache_core.mutations`); None
@@ -114,7 +124,15 @@ class StorageEngine(Protocol):
 
     # Optional: ``open_database(index) -> StorageEngine``, a sibling engine for logical
     # database ``index`` (SELECT) that shares this engine's limits and eviction and emits
-    # mutations with ``db = index``. An engine without it serves database 0 only.
+    # mutations with ``db = index`` (``open_database(0)`` is the engine itself; the same index
+    # gives the same object; the listener is shared by the family). An engine without it
+    # serves database 0 only.
+    #
+    # Optional: ``configure(*, capacity=None, maxmemory_bytes=None, maxmemory_policy=None)``,
+    # run-time limits (CONFIG SET): None leaves a setting alone; ``maxmemory_policy`` is one of
+    # Redis's ``allkeys-lru`` (default), ``volatile-lru``, ``volatile-ttl``,
+    # ``allkeys-random``, ``noeviction``; a bad value raises ``ValueError``. Lowering a limit
+    # evicts at once. ``stats()`` reports what is in force.
 
     def active_expire_cycle(self, time_budget_ms: float) -> int:
         """Remove expired keys by sampling, as Redis does, for at most about

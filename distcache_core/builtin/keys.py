@@ -16,6 +16,7 @@ from typing import Any
 from ..command_table import Command
 from ..errors import NO_SUCH_KEY, SYNTAX, CommandError
 from ..hookspecs import hookimpl
+from ..mutations import Cause
 from ..replies import OK
 from . import expire
 from .arguments import parse_int, parse_scan_cursor
@@ -79,18 +80,6 @@ def randomkey(conn: Any, argv: list[bytes]) -> bytes | None:
     return conn.engine.random_key()
 
 
-def _move(engine: Any, source: bytes, destination: bytes, value: bytes,
-          expire_at_ms: int | None) -> None:
-    """Write ``value`` at ``destination`` with exactly ``expire_at_ms``.
-
-    ``set`` with no expiry means "the engine's default TTL", so a key that has none is
-    persisted after the write: RENAME and COPY carry the source's expiry state unchanged.
-    """
-    engine.set(destination, value, expire_at_ms)
-    if expire_at_ms is None:
-        engine.persist(destination)
-
-
 def _rename(conn: Any, argv: list[bytes], only_if_new: bool) -> Any:
     engine = conn.engine
     source, destination = argv[1], argv[2]
@@ -102,9 +91,11 @@ def _rename(conn: Any, argv: list[bytes], only_if_new: bool) -> Any:
     if only_if_new and engine.exists(destination):
         return 0
     expire_at_ms = engine.get_expire_at(source)
-    # Delete first so the copy never counts twice against the engine's capacity.
+    # Delete first so the copy never counts twice against the engine's capacity. restore
+    # keeps the expiry exactly (a key without one does not get the default TTL); the COMMAND
+    # cause makes it a write of this command (reported as such, refused with OOM like SET).
     engine.delete(source)
-    _move(engine, source, destination, value, expire_at_ms)
+    engine.restore(destination, value, expire_at_ms, cause=Cause.COMMAND)
     return 1 if only_if_new else OK
 
 
@@ -141,7 +132,7 @@ def copy(conn: Any, argv: list[bytes]) -> int:
         return 0
     if engine.exists(destination) and not replace:
         return 0
-    _move(engine, source, destination, value, engine.get_expire_at(source))
+    engine.restore(destination, value, engine.get_expire_at(source), cause=Cause.COMMAND)
     return 1
 
 
@@ -176,8 +167,5 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
          "Copies the value of a key to a new key."),
         *expire.COMMANDS,
     ):
-        # KEYS walks the whole keyspace: Redis files it under @dangerous too.
-        categories = {"keyspace", "dangerous"} if name == "keys" else frozenset()
         register(Command(name=name, handler=handler, arity=arity, flags=flags, group=group,
-                         first_key=first, last_key=last, key_step=step, summary=summary,
-                         acl_categories=categories))
+                         first_key=first, last_key=last, key_step=step, summary=summary))

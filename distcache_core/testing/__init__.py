@@ -13,7 +13,8 @@ except ImportError:  # the helpers stay importable outside a test run
 else:
     # Plain asserts in the contract modules get pytest's detailed failure messages, as they
     # would in a test module; this must run before the modules are imported.
-    pytest.register_assert_rewrite("distcache_core.testing.storage_engine_contract")
+    pytest.register_assert_rewrite("distcache_core.testing.storage_engine_contract",
+                                   "distcache_core.testing.storage_engine_mutations")
 
 from .storage_engine_contract import FakeClock, StorageEngineContract  # noqa: E402
 

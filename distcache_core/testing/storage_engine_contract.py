@@ -24,6 +24,8 @@ import pytest
 from distcache_core.contracts import StorageEngine
 from distcache_core.errors import NotIntegerError, OverflowCommandError
 
+from .storage_engine_mutations import MutationContract
+
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 #: A fixed start time (2023-11-14) so expiry arithmetic in failures is easy to read.
@@ -43,8 +45,9 @@ class FakeClock:
         self.now_ms += ms
 
 
-class StorageEngineContract:
-    """Mixin of ``test_*`` methods; subclasses implement :meth:`make_engine`."""
+class StorageEngineContract(MutationContract):
+    """Mixin of ``test_*`` methods; subclasses implement :meth:`make_engine`. The tests of the
+    mutation stream, ``restore``, limits and databases are in :class:`MutationContract`."""
 
     def make_engine(self, clock: FakeClock, *, capacity: int = 0, maxmemory_bytes: int = 0,
                     default_ttl_seconds: int = 0) -> StorageEngine:

@@ -3,20 +3,34 @@
 Layout (invariants):
 
 * ``_data`` maps key to value in recency order, least recently used first. Every access that
-  counts as a use (get, set, incr_by, touch, expire_at, persist) moves the key to the end.
+  counts as a use (get, set, incr_by, touch, expire_at, persist) moves the key to the end. It
+  holds every logical database of the family (:mod:`.databases`): database 0's keys as the
+  client's ``bytes``, database n's as ``bytes`` subclass instances; ``_db_sizes`` counts the
+  latter per database and ``_sibling_keys`` in all.
 * ``_expires`` maps key to absolute expiry (Unix ms) for keys that have one, as Redis keeps a
   separate expires dict: keys without a TTL cost nothing on the expiry path, and active expiry
   samples only keys that can expire. Every key of ``_expires`` is in ``_data``.
-* ``_bytes_used`` is the sum of ``len(key) + len(value) + PER_KEY_OVERHEAD_BYTES`` over ``_data``.
+* ``_bytes_used`` is the sum of :func:`cost_of` over ``_data``.
 * A key whose expiry is <= now is dead: no method returns it; it is removed when met (lazy
   expiry) or sampled (``active_expire_cycle``). ``len()`` and ``stats().keys`` count it until then.
 
-Eviction: after a write leaves more than ``capacity`` keys or more than ``maxmemory_bytes``
-bytes, least recently used keys are removed until both limits hold, but never the key just
-written, which is the most recent: a single value larger than ``maxmemory_bytes`` is stored and
-the engine then holds that key alone (Redis would refuse the write with -OOM; a cache that
-keeps the newest write is the simpler promise). A victim already past its expiry counts as
-expired, not evicted.
+Limits: after a write leaves more than ``capacity`` keys or more than ``maxmemory_bytes``
+bytes, keys are evicted by the ``maxmemory_policy`` (:mod:`.eviction`; ``allkeys-lru``, the
+default, removes least recently used keys) until both limits hold, never the key just written.
+A write whose key alone costs more than ``maxmemory_bytes``, or that would pass a limit when the
+policy finds nothing to evict (``noeviction``, or a volatile policy with no key that has an
+expiry), is undone and refused with Redis's ``OOM`` error. A victim already past its expiry
+counts as expired, not evicted. ``restore`` (recovery, replication) never refuses: like Redis
+loading its RDB file, it stores what it is given and evicts what the policy allows.
+
+Mutations: with a listener set (``set_listener``), every applied change is reported once, after
+it is applied, in order: a write as ``SET`` with the expiry actually stored (the default TTL,
+a kept TTL), ``restore`` as ``SET`` with cause ``RESTORE``, deletions as ``DEL`` (evictions with
+cause ``EVICTED``, lazy and active expiry with cause ``EXPIRED``), expiry changes as ``EXPIRE``
+(PERSIST: ``expire_at_ms`` None), a flush of a non-empty database as ``FLUSHDB``. Keys evicted
+to make room for a write are reported before the write, as Redis evicts before it runs the
+command. A write that changes nothing reports nothing. Without a listener the cost is one
+``is not None`` test per write.
 
 Why exact LRU. Measured with ``engine.get``/``engine.set`` called in a loop over prebuilt keys,
 as the request path and asv call them: random access, 32-byte values, every "set evict" writes a
@@ -46,37 +60,26 @@ measured, +39% memory for 12-byte keys and 32-byte values, and memory is what a 
 the model test can state simply. Most of the 1M-key cost is the dict lookup's own cache misses
 (a bare ``dict.get`` loop takes ~400 ns there), which no LRU bookkeeping removes.
 
-Cost per key: ``PER_KEY_OVERHEAD_BYTES``; a key with an expiry costs about 88 bytes more in
-``_expires`` (an int and a dict slot), not counted.
+Cost per key: see :func:`cost_of`.
 """
 
 from __future__ import annotations
 
-import random
 import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from itertools import chain, islice
 from typing import Any
 
 from distcache_core.contracts import EngineStats
 from distcache_core.errors import NotIntegerError, OverflowCommandError
-from distcache_core.globmatch import compile_glob
+from distcache_core.mutations import Cause, MutationListener, Op
 from distcache_core.protocol import string2ll
 
+from .accounting import PER_KEY_OVERHEAD_BYTES, cost_of
 from .cursors import RoundRobinSampler, ScanSnapshots
-
-#: Memory a key costs beyond the bytes of its key and value: two bytes object headers (33 B
-#: each), the dict slot and index, and the OrderedDict link node. Measured with tracemalloc:
-#: 171 B per key for 200k keys of 12-byte keys and values on CPython 3.11 (it varies with the
-#: dict's fill factor).
-PER_KEY_OVERHEAD_BYTES = 168
-
-#: Iterating an OrderedDict follows its linked list, a cache miss per key (284 ms for 1M keys
-#: measured); ``dict.keys`` walks the underlying table in memory order (17 ms). Callers that
-#: do not need recency order (KEYS, SCAN snapshots, RANDOMKEY, items) use it.
-_table_keys = dict.keys
+from .databases import DatabaseKey, DatabaseViews, LruTtlDatabase
+from .eviction import ALLKEYS_LRU, Eviction, ShuffledSampler, check_policy
 
 #: Redis ``ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP``: keys with an expiry examined per sampling round.
 EXPIRE_SAMPLE_SIZE = 20
@@ -92,29 +95,25 @@ def unix_time_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class LruTtlEngine:
-    """An in-memory keyspace with LRU eviction and Redis-style expiry.
+class LruTtlEngine(Eviction, DatabaseViews):
+    """An in-memory keyspace with LRU eviction and Redis-style expiry; database 0 of its
+    family (``open_database`` gives the others).
 
-    :param capacity: most keys held; 0 for no limit.
-    :param maxmemory_bytes: most bytes held (see ``PER_KEY_OVERHEAD_BYTES``); 0 for no limit.
+    :param capacity: most keys held, all databases together; 0 for no limit.
+    :param maxmemory_bytes: most bytes held (see :func:`cost_of`), all databases together; 0
+        for no limit.
+    :param maxmemory_policy: what to evict at a limit (:data:`.eviction.POLICIES`).
     :param default_ttl_seconds: TTL given to keys written without one; 0 for none.
     :param clock_ms: returns the current Unix time in ms; tests pass a fake clock.
     """
 
-    __slots__ = (
-        "_data", "_expires", "_data_get", "_move_to_end", "_pop_oldest", "_clock_ms",
-        "_key_limit", "_byte_limit", "_default_ttl_ms", "_bytes_used",
-        "_hits", "_misses", "_evictions", "_expired",
-        "_scans", "_expire_sampler",
-    )
+    __slots__ = ()
 
     def __init__(self, *, capacity: int = 10000, maxmemory_bytes: int = 0,
-                 default_ttl_seconds: int = 0,
+                 default_ttl_seconds: int = 0, maxmemory_policy: str = ALLKEYS_LRU,
                  clock_ms: Callable[[], int] = unix_time_ms) -> None:
-        for name, limit in (("capacity", capacity), ("maxmemory_bytes", maxmemory_bytes),
-                            ("default_ttl_seconds", default_ttl_seconds)):
-            if limit < 0:
-                raise ValueError(f"{name} must be >= 0, got {limit!r}")
+        if default_ttl_seconds < 0:
+            raise ValueError(f"default_ttl_seconds must be >= 0, got {default_ttl_seconds!r}")
         self._data: OrderedDict[bytes, bytes] = OrderedDict()
         self._expires: dict[bytes, int] = {}
         # Bound methods kept in slots: the hot paths then skip a method lookup per call.
@@ -122,14 +121,23 @@ class LruTtlEngine:
         self._move_to_end = self._data.move_to_end
         self._pop_oldest = self._data.popitem
         self._clock_ms = clock_ms
-        # 0 means unlimited; a huge limit keeps the hot path to a single comparison.
-        self._key_limit = capacity or sys.maxsize
-        self._byte_limit = maxmemory_bytes or sys.maxsize
         self._default_ttl_ms = default_ttl_seconds * 1000
         self._bytes_used = 0
         self._hits = self._misses = self._evictions = self._expired = 0
         self._scans = ScanSnapshots()
         self._expire_sampler = RoundRobinSampler()
+        self._eviction_sampler = RoundRobinSampler()
+        self._random_sampler = ShuffledSampler()
+        self._listener: MutationListener | None = None
+        self._siblings: dict[int, LruTtlDatabase] = {}
+        self._db_sizes: dict[int, int] = {}
+        self._sibling_keys = 0
+        self._capacity = self._maxmemory_bytes = 0
+        self._key_limit = self._byte_limit = sys.maxsize
+        self._policy = ALLKEYS_LRU
+        self._inline_lru = True
+        self.configure(capacity=capacity, maxmemory_bytes=maxmemory_bytes,
+                       maxmemory_policy=maxmemory_policy)
 
     @classmethod
     def from_settings(cls, settings: Any) -> LruTtlEngine:
@@ -138,7 +146,8 @@ class LruTtlEngine:
         if settings is None:
             return cls()
         return cls(capacity=settings.capacity, maxmemory_bytes=settings.maxmemory_bytes,
-                   default_ttl_seconds=settings.default_ttl_seconds)
+                   default_ttl_seconds=settings.default_ttl_seconds,
+                   maxmemory_policy=settings.maxmemory_policy)
 
     # --- hot paths: called per request, kept flat ---------------------------------------------
 
@@ -169,32 +178,86 @@ class LruTtlEngine:
         if old is not None:
             self._move_to_end(key)
             self._bytes_used += len(value) - len(old)
-        elif len(data) > self._key_limit:
-            # A full cache: one key in, the least recently used one out, inline because the
-            # general _evict call and loop cost ~40% of this method.
-            evicted_key, evicted_value = self._pop_oldest(False)
-            self._bytes_used += len(key) + len(value) - len(evicted_key) - len(evicted_value)
-            self._evictions += 1
         else:
-            self._bytes_used += len(key) + len(value) + PER_KEY_OVERHEAD_BYTES
+            if self._siblings:
+                self._count_added(key)
+            if len(data) <= self._key_limit:
+                self._bytes_used += len(key) + len(value) + PER_KEY_OVERHEAD_BYTES
+            elif self._inline_lru:
+                # A full cache: one key in, the least recently used one out, inline because
+                # the general _make_room call and loop cost ~40% of this method.
+                evicted_key, evicted_value = self._pop_oldest(False)
+                self._bytes_used += (len(key) + len(value) - len(evicted_key)
+                                     - len(evicted_value))
+                self._evictions += 1
+                if self._siblings:
+                    self._count_removed(evicted_key)
+                if self._listener is not None:
+                    self._emit(Op.DEL, evicted_key, None, None, Cause.EVICTED)
+            else:
+                self._bytes_used += len(key) + len(value) + PER_KEY_OVERHEAD_BYTES
+                self._make_room(key, None, None)
         if self._bytes_used > self._byte_limit:
-            self._evict()
+            self._make_room(key, old, None)
+        if self._listener is not None:
+            self._emit(Op.SET, key, value, None)
 
     # --- the rest of the contract ---------------------------------------------------------------
 
     def peek(self, key: bytes) -> bytes | None:
         return self._live_value(key)
 
+    def restore(self, key: bytes, value: bytes, expire_at_ms: int | None, *,
+                cause: Cause = Cause.RESTORE) -> None:
+        data = self._data
+        if expire_at_ms is not None and expire_at_ms <= self._clock_ms():
+            # Already dead: nothing to store, and a current value is replaced by nothing.
+            if self._live_value(key) is not None:
+                self._remove(key)
+                if self._listener is not None:
+                    self._emit(Op.DEL, key, None, None, cause)
+            return
+        old = self._data_get(key)
+        old_expire_at_ms = self._expires.get(key)
+        data[key] = value
+        if old is None:
+            if self._siblings:
+                self._count_added(key)
+            self._bytes_used += cost_of(key, value)
+        else:
+            self._move_to_end(key)
+            self._bytes_used += len(value) - len(old)
+        if expire_at_ms is None:
+            if old_expire_at_ms is not None:
+                del self._expires[key]
+        else:
+            self._expires[key] = expire_at_ms
+        if len(data) > self._key_limit or self._bytes_used > self._byte_limit:
+            # Recovery and replication never refuse; a command's copy does, as SET would.
+            self._make_room(key, old, old_expire_at_ms, refuse=cause is Cause.COMMAND)
+        if self._listener is not None:
+            self._emit(Op.SET, key, value, expire_at_ms, cause)
+
+    def set_listener(self, listener: MutationListener | None) -> None:
+        # One listener for the family: every database reports through the root.
+        self._listener = listener
+
     def delete(self, key: bytes) -> bool:
         value = self._data.pop(key, None)
         if value is None:
             return False
         self._bytes_used -= len(key) + len(value) + PER_KEY_OVERHEAD_BYTES
+        if self._siblings:
+            self._count_removed(key)
         if self._expires:
             expire_at_ms = self._expires.pop(key, None)
             if expire_at_ms is not None and expire_at_ms <= self._clock_ms():
                 self._expired += 1
+                if self._listener is not None:
+                    self._emit(Op.DEL, key, None, None, Cause.EXPIRED)
                 return False
+        if self._listener is not None:
+            self._emit(Op.DEL, key, None, None)
         return True
 
     def exists(self, key: bytes) -> bool:
@@ -212,9 +275,13 @@ class LruTtlEngine:
         if expire_at_ms <= self._clock_ms():
             # Redis deletes at once and does not count the key as expired (expireGenericCommand).
             self._remove(key)
+            if self._listener is not None:
+                self._emit(Op.DEL, key, None, None)
         else:
             self._expires[key] = expire_at_ms
             self._move_to_end(key)
+            if self._listener is not None:
+                self._emit(Op.EXPIRE, key, None, expire_at_ms)
         return True
 
     def get_expire_at(self, key: bytes) -> int | None:
@@ -235,6 +302,8 @@ class LruTtlEngine:
             return False
         del self._expires[key]
         self._move_to_end(key)
+        if self._listener is not None:
+            self._emit(Op.EXPIRE, key, None, None)
         return True
 
     def incr_by(self, key: bytes, delta: int) -> int:
@@ -260,74 +329,85 @@ class LruTtlEngine:
             self._data[key] = encoded
             self._move_to_end(key)
             self._bytes_used += len(encoded) - len(old)
+            expire_at_ms = self._expires.get(key)
             if self._bytes_used > self._byte_limit:
-                self._evict()
+                self._make_room(key, old, expire_at_ms)
+            if self._listener is not None:
+                self._emit(Op.SET, key, encoded, expire_at_ms)
         return result
 
     def keys(self, pattern: bytes = b"*") -> list[bytes]:
-        # Redis treats the lone "*" as "every key", even the empty one (keysCommand allkeys).
-        if pattern == b"*":
-            candidates: list[bytes] = list(_table_keys(self._data))
-        else:
-            match = compile_glob(pattern)
-            candidates = [key for key in _table_keys(self._data) if match(key)]
-        if not self._expires:
-            return candidates
-        is_live = self._is_live_predicate()
-        return [key for key in candidates if is_live(key)]
+        return self._keys_of(bytes, pattern)
 
     def scan(self, cursor: int, match: bytes | None = None,
              count: int = 10) -> tuple[int, list[bytes]]:
-        # See ScanSnapshots: keys removed since the iteration started are filtered out here.
-        next_cursor, batch = self._scans.step(cursor, _table_keys(self._data), count)
-        data = self._data
-        batch = [key for key in batch if key in data]
-        if match is not None and match != b"*":
-            glob = compile_glob(match)
-            batch = [key for key in batch if glob(key)]
-        if self._expires:
-            is_live = self._is_live_predicate()
-            batch = [key for key in batch if is_live(key)]
-        return next_cursor, batch
+        return self._scan_of(bytes, self._scans, cursor, match, count)
 
     def random_key(self) -> bytes | None:
-        data = self._data
-        if not data:
-            return None
-        # An OrderedDict has no random access: walk from a random offset (O(n) worst case, a
-        # rare command), wrapping, to the first live key.
-        offset = random.randrange(len(data))
-        keys = _table_keys(data)
-        walk = chain(islice(keys, offset, None), islice(keys, offset))
-        if not self._expires:
-            return next(walk)
-        is_live = self._is_live_predicate()
-        return next((key for key in walk if is_live(key)), None)
+        return self._random_key_of(bytes)
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._data) - self._sibling_keys
 
     def items(self) -> Iterator[tuple[bytes, bytes, int | None]]:
-        # The key list is copied first so the caller may write to the engine between items
-        # (a snapshot writer yielding to the event loop); keys removed meanwhile are skipped.
-        data, expires = self._data, self._expires
-        now = self._clock_ms()
-        for key in list(_table_keys(data)):
-            value = data.get(key)
-            if value is None:
-                continue
-            expire_at_ms = expires.get(key)
-            if expire_at_ms is not None and expire_at_ms <= now:
-                continue
-            yield key, value, expire_at_ms
+        return self._items_of(bytes)
 
     def clear(self) -> None:
         # Counters survive, as Redis keeps its stats across FLUSHALL.
-        self._data.clear()
-        self._expires.clear()
-        self._bytes_used = 0
         self._scans.clear()
-        self._expire_sampler.clear()
+        self._clear_database(bytes)
+
+    def open_database(self, index: int) -> LruTtlEngine | LruTtlDatabase:
+        """The engine of logical database ``index`` (SELECT), sharing this one's keyspace,
+        limits, eviction order and listener (see :mod:`.databases`); the same object for the
+        same index."""
+        if index < 0:
+            raise ValueError(f"database index must be >= 0, got {index}")
+        if index == 0:
+            return self
+        database = self._siblings.get(index)
+        if database is None:
+            database = self._siblings[index] = LruTtlDatabase(self, index)
+            self._db_sizes[index] = 0
+        return database
+
+    def configure(self, *, capacity: int | None = None, maxmemory_bytes: int | None = None,
+                  maxmemory_policy: str | None = None) -> None:
+        """Change limits at run time (CONFIG SET); None leaves a setting alone. Lowering a
+        limit evicts at once by the policy in force (Redis does the same)."""
+        for name, limit in (("capacity", capacity), ("maxmemory_bytes", maxmemory_bytes)):
+            if limit is not None and (not isinstance(limit, int) or limit < 0):
+                raise ValueError(f"{name} must be an integer >= 0, got {limit!r}")
+        if maxmemory_policy is not None:
+            self._policy = check_policy(maxmemory_policy)
+            self._inline_lru = maxmemory_policy == ALLKEYS_LRU
+        if capacity is not None:
+            self._capacity = capacity
+            # 0 means unlimited; a huge limit keeps the hot path to a single comparison.
+            self._key_limit = capacity or sys.maxsize
+        if maxmemory_bytes is not None:
+            self._maxmemory_bytes = maxmemory_bytes
+            self._byte_limit = maxmemory_bytes or sys.maxsize
+        if len(self._data) > self._key_limit or self._bytes_used > self._byte_limit:
+            self._make_room(None, None, None, refuse=False)
+
+    @property
+    def maxmemory_bytes(self) -> int:
+        """The byte limit in force (0: none); assignable."""
+        return self._maxmemory_bytes
+
+    @maxmemory_bytes.setter
+    def maxmemory_bytes(self, value: int) -> None:
+        self.configure(maxmemory_bytes=value)
+
+    @property
+    def maxmemory_policy(self) -> str:
+        """The eviction policy in force; assignable."""
+        return self._policy
+
+    @maxmemory_policy.setter
+    def maxmemory_policy(self, value: str) -> None:
+        self.configure(maxmemory_policy=value)
 
     def active_expire_cycle(self, time_budget_ms: float) -> int:
         # Redis activeExpireCycle: sample keys with an expiry, remove the dead ones, go again
@@ -357,49 +437,18 @@ class LruTtlEngine:
         return removed
 
     def stats(self) -> EngineStats:
-        return EngineStats(
-            keys=len(self._data), bytes_used=self._bytes_used, hits=self._hits,
-            misses=self._misses, evictions=self._evictions, expired=self._expired,
-            keys_with_expiry=len(self._expires),
-        )
+        return self._stats_of(bytes)
 
     # --- internals ------------------------------------------------------------------------------
-
-    def _live_value(self, key: bytes) -> bytes | None:
-        """The value if the key is live, removing it when found dead; counts nothing."""
-        value = self._data_get(key)
-        if value is not None and self._expires:
-            expire_at_ms = self._expires.get(key)
-            if expire_at_ms is not None and expire_at_ms <= self._clock_ms():
-                self._remove_expired(key)
-                return None
-        return value
-
-    def _is_live_predicate(self) -> Callable[[bytes], bool]:
-        """For bulk reads that must not remove keys while iterating ``_data``."""
-        expires_get = self._expires.get
-        now = self._clock_ms()
-
-        def is_live(key: bytes) -> bool:
-            expire_at_ms = expires_get(key)
-            return expire_at_ms is None or expire_at_ms > now
-
-        return is_live
-
-    def _remove(self, key: bytes) -> None:
-        value = self._data.pop(key)
-        self._expires.pop(key, None)
-        self._bytes_used -= len(key) + len(value) + PER_KEY_OVERHEAD_BYTES
-
-    def _remove_expired(self, key: bytes) -> None:
-        self._remove(key)
-        self._expired += 1
 
     def _finish_set_with_expiry(self, key: bytes, value: bytes, old: bytes | None,
                                 expire_at_ms: int | None, keep_ttl: bool) -> None:
         """``set`` once the value is stored, when some TTL is involved."""
         expires = self._expires
+        old_expire_at_ms = None
         if old is None:
+            if self._siblings:
+                self._count_added(key)
             self._bytes_used += len(key) + len(value) + PER_KEY_OVERHEAD_BYTES
         else:
             self._move_to_end(key)
@@ -410,44 +459,27 @@ class LruTtlEngine:
                 # TTL must not survive KEEPTTL.
                 del expires[key]
                 self._expired += 1
-                old = None
+                if self._listener is not None:
+                    self._emit(Op.DEL, key, None, None, Cause.EXPIRED)
+                old = old_expire_at_ms = None
         if expire_at_ms is not None:
             if expire_at_ms <= self._clock_ms():
                 # SET with a past EXAT/PXAT leaves no key (Redis: checkAlreadyExpired).
                 self._remove(key)
+                if old is not None and self._listener is not None:
+                    self._emit(Op.DEL, key, None, None)
                 return
             expires[key] = expire_at_ms
         elif keep_ttl and old is not None:
-            pass
+            expire_at_ms = old_expire_at_ms
         elif self._default_ttl_ms:
-            expires[key] = self._clock_ms() + self._default_ttl_ms
-        else:
-            expires.pop(key, None)
+            expire_at_ms = expires[key] = self._clock_ms() + self._default_ttl_ms
+        elif old_expire_at_ms is not None:
+            del expires[key]
         if len(self._data) > self._key_limit or self._bytes_used > self._byte_limit:
-            self._evict()
+            self._make_room(key, old, old_expire_at_ms)
+        if self._listener is not None:
+            self._emit(Op.SET, key, value, expire_at_ms)
 
-    def _evict(self) -> None:
-        """Remove least recently used keys until both limits hold. The key just written is the
-        most recent, hence last in line: the ``len(data) > 1`` test is what keeps it."""
-        data = self._data
-        popitem = data.popitem
-        expires = self._expires
-        key_limit, byte_limit = self._key_limit, self._byte_limit
-        bytes_used = self._bytes_used
-        evicted = expired = 0
-        now = None
-        while len(data) > 1 and (len(data) > key_limit or bytes_used > byte_limit):
-            key, value = popitem(False)
-            bytes_used -= len(key) + len(value) + PER_KEY_OVERHEAD_BYTES
-            expire_at_ms = expires.pop(key, None) if expires else None
-            if expire_at_ms is not None:
-                if now is None:
-                    now = self._clock_ms()
-                if expire_at_ms <= now:
-                    # Already dead: count it as expired, as a sampler would have.
-                    expired += 1
-                    continue
-            evicted += 1
-        self._bytes_used = bytes_used
-        self._evictions += evicted
-        self._expired += expired
+__all__ = ["PER_KEY_OVERHEAD_BYTES", "DatabaseKey", "LruTtlDatabase", "LruTtlEngine", "cost_of",
+           "unix_time_ms"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from distcache_core.contracts import StorageEngine
+from distcache_core.errors import CommandError
 from distcache_core.testing import FakeClock, StorageEngineContract
 from distcache_plugins.lru_ttl.engine import (
     EXPIRE_SAMPLE_SIZE,
@@ -64,15 +65,19 @@ class TestLruTtlEngineSpecifics:
         engine.incr_by(b"n", 12345)
         assert engine.stats().bytes_used == expected + 1 + 5 + PER_KEY_OVERHEAD_BYTES
 
-    def test_value_larger_than_maxmemory_is_kept_alone(self) -> None:
+    def test_value_larger_than_maxmemory_is_refused(self) -> None:
+        # Redis refuses a write that cannot fit even after evicting everything else.
         engine, _ = new_engine(maxmemory_bytes=1000)
         engine.set(b"a", b"x")
         engine.set(b"b", b"x")
-        engine.set(b"huge", b"x" * 5000)
-        assert engine.keys() == [b"huge"]
-        assert engine.get(b"huge") == b"x" * 5000
-        engine.set(b"c", b"x")  # the next write evicts it
-        assert engine.keys() == [b"c"]
+        with pytest.raises(CommandError, match=r"^OOM command not allowed when used memory > "
+                                               r"'maxmemory'\.$"):
+            engine.set(b"huge", b"x" * 5000)
+        with pytest.raises(CommandError):
+            engine.set(b"a", b"x" * 5000)  # an overwrite that cannot fit keeps the old value
+        assert sorted(engine.keys()) == [b"a", b"b"]
+        assert engine.get(b"a") == b"x"
+        assert engine.stats().evictions == 0
 
     def test_expired_victim_counts_as_expired_not_evicted(self) -> None:
         engine, clock = new_engine(capacity=2)

@@ -27,6 +27,15 @@ def test_rejects_bad_values(field: str, bad: Any) -> None:
         LruTtlSettings(**{field: bad})
 
 
+def test_maxmemory_policy() -> None:
+    assert LruTtlSettings().maxmemory_policy == "allkeys-lru"
+    engine = LruTtlEngine.from_settings(LruTtlSettings(maxmemory_policy="volatile-ttl"))
+    assert engine.stats().maxmemory_policy == "volatile-ttl"
+    for bad in ("allkeys_lru", "LRU", "", 1):
+        with pytest.raises(ValueError, match="maxmemory_policy must be one of allkeys-lru, "):
+            LruTtlSettings(maxmemory_policy=bad)
+
+
 def test_zero_means_unlimited_and_is_allowed() -> None:
     settings = LruTtlSettings(capacity=0, maxmemory_bytes=0, default_ttl_seconds=0)
     engine = LruTtlEngine.from_settings(settings)
