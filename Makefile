@@ -28,6 +28,8 @@ test: $(STAMP)
 	cd asv_bench && ../$(BIN)/asv machine --yes >/dev/null \
 		&& ../$(BIN)/asv run --config .quick.conf.json --python=same --quick --dry-run \
 		--show-stderr
+# redis-server and redis-cli for the tests that compare with Redis (installed when missing).
+	@sh tests/ensure_redis.sh
 	$(BIN)/python -m pytest -q
 
 # DistCache against redis-server, side by side (bench/README.md); e.g. BENCH_ARGS=--quick.

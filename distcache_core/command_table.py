@@ -2,26 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import attrs
 
 from .contracts import CommandHandler
+from .errors import CommandError
 
-#: Flags a command may carry (Redis's names where Redis has one).
-KNOWN_FLAGS = frozenset({
-    "write",      # changes the keyspace
-    "readonly",   # reads the keyspace only
-    "fast",       # O(1) or O(log N)
-    "admin",      # administrative
-    "noauth",     # allowed before AUTH when requirepass is set
-    "loading",    # allowed while the node is loading data
-    "stale",
-    "denyoom",
+#: Flags a command may carry: Redis's, in the order COMMAND INFO lists them
+#: (``addReplyFlagsForCommand`` in Redis 7.0's server.c). ``noauth`` is reported as ``no_auth``.
+COMMAND_FLAGS = (
+    "write",              # changes the keyspace
+    "readonly",           # reads the keyspace only
+    "denyoom",            # refused when memory is full (noeviction)
+    "module",
+    "admin",              # administrative
     "pubsub",
-    "noscript",
+    "noscript",           # not callable from a Lua script
     "blocking",
-})
+    "loading",            # allowed while the node is loading data
+    "stale",
+    "skip_monitor",
+    "skip_slowlog",
+    "asking",
+    "fast",               # O(1) or O(log N)
+    "noauth",             # allowed before AUTH when requirepass is set
+    "may_replicate",
+    "no_mandatory_keys",
+    "no_async_loading",
+    "no_multi",           # refused inside MULTI
+    "movablekeys",
+    "allow_busy",         # allowed while a script runs too long (-BUSY for the rest)
+)
+KNOWN_FLAGS = frozenset(COMMAND_FLAGS)
+
+#: ACL categories in the order COMMAND INFO lists them (``ACLCommandCategories``, acl.c).
+ACL_CATEGORIES = (
+    "keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
+    "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking", "dangerous",
+    "connection", "transaction", "scripting",
+)
+#: The category a command of a group gets when it names none (as Redis's command JSON does).
+GROUP_CATEGORIES = {
+    "generic": "keyspace", "string": "string", "connection": "connection",
+    "transactions": "transaction", "scripting": "scripting", "bitmap": "bitmap",
+}
 
 
 #: Where a command runs in a cluster (``Command.route``).
@@ -58,6 +84,97 @@ def _flag_set(flags: Iterable[str]) -> frozenset[str]:
     return frozenset(flags)
 
 
+def _check_flags(name: str, flags: frozenset[str]) -> None:
+    unknown = flags - KNOWN_FLAGS
+    if unknown:
+        raise ValueError(f"command {name!r}: unknown flags {sorted(unknown)}")
+
+
+def _check_categories(name: str, categories: frozenset[str]) -> None:
+    unknown = categories - set(ACL_CATEGORIES)
+    if unknown:
+        raise ValueError(f"command {name!r}: unknown ACL categories {sorted(unknown)} "
+                         f"(known: {', '.join(ACL_CATEGORIES)})")
+
+
+def _arity_bounds(arity: int) -> tuple[int, int]:
+    return (arity, arity) if arity > 0 else (-arity, 1 << 62)
+
+
+def categories_for(flags: frozenset[str], explicit: frozenset[str], group: str
+                   ) -> tuple[str, ...]:
+    """The ACL categories COMMAND INFO reports, in Redis's order: the explicit ones (else the
+    group's), plus those Redis derives from the flags (``setImplicitACLCategories``)."""
+    found = set(explicit) if explicit else {GROUP_CATEGORIES.get(group, "")}
+    if "write" in flags:
+        found.add("write")
+    if "readonly" in flags and "scripting" not in found:
+        found.add("read")
+    if "admin" in flags:
+        found.update(("admin", "dangerous"))
+    if "pubsub" in flags:
+        found.add("pubsub")
+    if "blocking" in flags:
+        found.add("blocking")
+    found.add("fast" if "fast" in flags else "slow")
+    return tuple(c for c in ACL_CATEGORIES if c in found)
+
+
+@attrs.frozen(kw_only=True)
+class Subcommand:
+    """One subcommand of a container command (CLIENT ID, CONFIG GET, COMMAND DOCS).
+
+    Redis checks a subcommand's own arity (``wrong number of arguments for 'client|id'
+    command``) and lists it in COMMAND INFO and COMMAND DOCS as ``container|name``. ``arity``
+    counts the container's name and the subcommand's: CLIENT ID is 2. :func:`subcommand_handler`
+    builds the container's handler from the subcommands that have one.
+    """
+
+    name: str = attrs.field(converter=_lower)
+    arity: int = -2
+    handler: CommandHandler | None = None
+    flags: frozenset[str] = attrs.field(default=frozenset(), converter=_flag_set)
+    acl_categories: frozenset[str] = attrs.field(default=frozenset(), converter=_flag_set)
+    summary: str = ""
+    min_args: int = attrs.field(init=False)
+    max_args: int = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        _check_flags(self.name, self.flags)
+        _check_categories(self.name, self.acl_categories)
+        if self.arity == 0 or -2 < self.arity < 2:
+            raise ValueError(f"subcommand {self.name!r}: arity counts the container and the "
+                             f"subcommand, so it is at least 2 or at most -2")
+        minimum, maximum = _arity_bounds(self.arity)
+        object.__setattr__(self, "min_args", minimum)
+        object.__setattr__(self, "max_args", maximum)
+
+
+def _subcommands(values: Iterable[str | Subcommand]) -> tuple[Subcommand, ...]:
+    # A bare name is a subcommand the handler dispatches itself, with no arity of its own.
+    return tuple(v if isinstance(v, Subcommand) else Subcommand(name=v) for v in values)
+
+
+def subcommand_handler(container: str, subcommands: Sequence[Subcommand]) -> CommandHandler:
+    """A container's handler: finds the subcommand named by ``argv[1]``, checks its arity and
+    runs it, with Redis's errors for an unknown subcommand or a wrong argument count."""
+    by_name = {s.name.encode(): s for s in subcommands if s.handler is not None}
+    upper = container.upper()
+
+    def handler(conn: Any, argv: list[bytes]) -> Any:
+        sub = by_name.get(argv[1].lower())
+        if sub is None:
+            name = argv[1].decode("utf-8", "replace")[:128]
+            raise CommandError(f"ERR unknown subcommand '{name}'. Try {upper} HELP.")
+        if not sub.min_args <= len(argv) <= sub.max_args:
+            raise CommandError(
+                f"ERR wrong number of arguments for '{container}|{sub.name}' command")
+        assert sub.handler is not None
+        return sub.handler(conn, argv)
+
+    return handler
+
+
 @attrs.frozen(kw_only=True)
 class Command:
     """One command: its name, its handler and the metadata COMMAND INFO reports.
@@ -77,9 +194,15 @@ class Command:
     key_step: int = 0
     #: One line for COMMAND DOCS and `distcache plugins`.
     summary: str = ""
+    #: Redis's command group (COMMAND DOCS): generic, string, connection, server, ...
     group: str = "generic"
-    #: Subcommand names (lowercase) for COMMAND INFO, when the handler dispatches on argv[1].
-    subcommands: tuple[str, ...] = ()
+    #: ACL categories COMMAND INFO reports besides those the flags imply (``write`` gives
+    #: ``@write``...); empty means the group's (``@string`` for string commands, ``@keyspace``
+    #: for generic ones, ``@connection``...). DistCache has no ACLs: this is information only.
+    acl_categories: frozenset[str] = attrs.field(default=frozenset(), converter=_flag_set)
+    #: Subcommands, when the handler dispatches on argv[1] (a bare name is one with no arity
+    #: of its own); see :class:`Subcommand` and :func:`subcommand_handler`.
+    subcommands: tuple[Subcommand, ...] = attrs.field(default=(), converter=_subcommands)
     #: Where it runs in a cluster: ``keys``, ``all`` or ``local`` (see ``ROUTES``). Empty means
     #: ``keys`` for a command that declares key positions, else ``local``: a third-party
     #: command that declares only its keys routes like a built-in one.
@@ -89,9 +212,11 @@ class Command:
 
     @flags.validator
     def _known_flags(self, attribute: attrs.Attribute, value: frozenset[str]) -> None:
-        unknown = value - KNOWN_FLAGS
-        if unknown:
-            raise ValueError(f"command {self.name!r}: unknown flags {sorted(unknown)}")
+        _check_flags(self.name, value)
+
+    @acl_categories.validator
+    def _known_categories(self, attribute: attrs.Attribute, value: frozenset[str]) -> None:
+        _check_categories(self.name, value)
 
     @arity.validator
     def _nonzero_arity(self, attribute: attrs.Attribute, value: int) -> None:
@@ -103,9 +228,9 @@ class Command:
     max_args: int = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        exact = self.arity > 0
-        object.__setattr__(self, "min_args", self.arity if exact else -self.arity)
-        object.__setattr__(self, "max_args", self.arity if exact else 1 << 62)
+        minimum, maximum = _arity_bounds(self.arity)
+        object.__setattr__(self, "min_args", minimum)
+        object.__setattr__(self, "max_args", maximum)
         if not self.route:
             object.__setattr__(self, "route", ROUTE_KEYS if self.first_key else ROUTE_LOCAL)
         if self.route not in ROUTES:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import REDIS_COMPAT_VERSION, __version__
+from .errorstats import ErrorStats
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -104,9 +105,22 @@ def _stats(node: Any) -> list[tuple[str, Any]]:
         ("evicted_keys", engine_stats.evictions),
         ("keyspace_hits", engine_stats.hits),
         ("keyspace_misses", engine_stats.misses),
-        ("total_error_replies", 0),
+        ("total_error_replies", _error_stats(node).total),
         ("protocol_errors", server_stats.protocol_errors),
     ]
+
+
+def _error_stats(node: Any) -> ErrorStats:
+    # The server owns the counters and counts where it encodes error replies; a server
+    # without them reports none.
+    return getattr(node.server, "error_stats", None) or _NO_ERRORS
+
+
+_NO_ERRORS = ErrorStats()
+
+
+def _errorstats(node: Any) -> list[tuple[str, Any]]:
+    return list(_error_stats(node).info_fields())
 
 
 def _replication(node: Any) -> list[tuple[str, Any]]:
@@ -139,10 +153,13 @@ SECTIONS: dict[str, Callable[[Any], list[tuple[str, Any]]]] = {
     "stats": _stats,
     "replication": _replication,
     "cpu": _cpu,
+    "errorstats": _errorstats,
     "cluster": _cluster,
     "keyspace": _keyspace,
 }
 DEFAULT_SECTIONS = tuple(SECTIONS)
+#: Headers Redis does not spell as the capitalized section name.
+SECTION_TITLES = {"cpu": "CPU"}
 
 
 def render_info(node: Any, requested: Iterable[str] = ()) -> str:
@@ -153,7 +170,7 @@ def render_info(node: Any, requested: Iterable[str] = ()) -> str:
         selected = [n for n in DEFAULT_SECTIONS if n in names]
     blocks = []
     for name in selected:
-        lines = [f"# {name.capitalize()}"]
+        lines = [f"# {SECTION_TITLES.get(name, name.capitalize())}"]
         lines.extend(f"{key}:{value}" for key, value in SECTIONS[name](node))
         blocks.append("\r\n".join(lines))
     return "\r\n\r\n".join(blocks) + "\r\n"

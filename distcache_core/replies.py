@@ -11,10 +11,15 @@ handler returns    RESP2                       RESP3 (after HELLO 3)
 ``float``          bulk string                 double ``,``
 ``list``/tuple     array ``*``                 array
 ``dict``           flat array of pairs         map ``%``
+``SetReply``       array ``*``                 set ``~``
+``VerbatimReply``  bulk string                 verbatim string ``=`` (``txt:``)
 ``NULL_ARRAY``     ``*-1``                     null ``_``
 ``ErrorReply``     error ``-`` (in arrays)     error
 ``NO_REPLY``       nothing                     nothing
 =================  ==========================  ===========================
+
+A ``str`` is a simple string everywhere except as a ``dict`` key, where it is a bulk string as
+Redis sends every map key (HELLO, CONFIG GET, COMMAND DOCS).
 
 Top-level errors are raised as :class:`~distcache_core.errors.CommandError` instead.
 """
@@ -36,6 +41,22 @@ NULL_ARRAY: Final = _NullArray()
 
 class ErrorReply(str):
     """An error line inside an array reply (for example in EXEC-like multi-replies)."""
+
+
+class SetReply(tuple):  # type: ignore[type-arg]
+    """An ordered set: RESP3's ``~`` (command flags, ACL categories), an array in RESP2.
+
+    A tuple, not a ``set``, so the reply's order is fixed and replies compare byte for byte.
+    """
+
+    __slots__ = ()
+
+
+class VerbatimReply(bytes):
+    """Text Redis sends as a verbatim string in RESP3 (INFO, CLIENT LIST, CLIENT INFO); a
+    bulk string in RESP2."""
+
+    __slots__ = ()
 
 
 OK: Final = "OK"

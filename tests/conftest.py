@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -269,3 +271,71 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+REDIS_SERVER_MISSING = (
+    "redis-server is not installed and `make test` could not install it "
+    "(tests/ensure_redis.sh: apt-get install redis-server redis-tools); the differential "
+    "tests need a real Redis 7.0 to compare with")
+
+
+class RedisServer:
+    """A real ``redis-server`` on a free loopback port, configured as a cache like a node's
+    defaults (no persistence, ``allkeys-lru``): the reference for differential tests."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.log_path = workdir / f"redis-{self.port}.log"
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                 "--save", "", "--appendonly", "no", "--daemonize", "no",
+                 "--maxmemory-policy", "allkeys-lru", "--dir", str(workdir)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16) == b"+PONG\r\n":
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not start: {self.log_path.read_text()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
+    """The reference redis-server, shared by the session; skips when it is not installed."""
+    if shutil.which("redis-server") is None:
+        pytest.skip(REDIS_SERVER_MISSING)
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def builtin_node() -> Iterator[NodeThread]:
+    """One node shared by a module's tests, with the default plugins only (entry-point
+    plugins such as the example GREET are not loaded): for tests that compare with Redis."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DISTCACHE_DISABLE_PLUGIN_AUTOLOAD", "1")  # read while the node starts
+        node = NodeThread().start()
+    try:
+        yield node
+    finally:
+        node.stop()

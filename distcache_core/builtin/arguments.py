@@ -10,6 +10,7 @@ from __future__ import annotations
 import decimal
 import time
 from decimal import Decimal
+from fractions import Fraction
 from typing import Final
 
 from ..errors import NOT_FLOAT, CommandError, NotIntegerError
@@ -26,15 +27,10 @@ STRING_TOO_LONG: Final = "ERR string exceeds maximum allowed size (proto-max-bul
 #: ``MAX_LONG_DOUBLE_CHARS`` in Redis: longer float arguments are refused outright.
 _MAX_FLOAT_CHARS = 5 * 1024
 _SPACE = frozenset(b" \t\n\v\f\r")
-#: Decimal exponent bounds of an x86 80-bit ``long double``; beyond them ``strtold`` reports
-#: ERANGE and Redis refuses the value as not a float.
+#: Decimal exponent bounds of an x86 80-bit ``long double`` (the exact check is
+#: :func:`round_long_double`'s; these only spare building a huge fraction).
 _LDBL_MAX_EXP10 = 4932
 _LDBL_MIN_EXP10 = -4951
-#: 50 significant digits: more than the ~19 a ``long double`` holds, so sums are at least as
-#: exact as Redis's, and a quantize to 17 places never needs more digits than this.
-_FLOAT_CONTEXT = decimal.Context(prec=50, rounding=decimal.ROUND_HALF_EVEN,
-                                 Emax=999_999, Emin=-999_999, traps=[decimal.InvalidOperation])
-_SEVENTEEN_PLACES = Decimal(1).scaleb(-17)
 
 
 def now_ms() -> int:
@@ -73,13 +69,37 @@ def parse_scan_cursor(raw: bytes) -> int:
     raise CommandError("ERR invalid cursor")
 
 
-def parse_long_double(raw: bytes) -> Decimal:
-    """A float argument or stored value with ``string2ld``'s rules, else ``NOT_FLOAT``.
+#: A value of C's 80-bit ``long double`` (x87 extended precision), exactly: a ``Fraction``,
+#: or a ``float`` infinity (which strtold accepts as ``inf``).
+LongDouble = Fraction | float
 
-    Kept as an exact ``Decimal`` of what the client typed, so INCRBYFLOAT sums come out as
-    Redis prints them from its 80-bit ``long double`` (``0.1 + 0.2`` is ``0.3``, which binary
-    doubles cannot reproduce).
-    """
+# x87 extended precision: a 64-bit significand, normal numbers from 2**-16382, overflow at
+# 2**16384; subnormals go down to 2**-16445.
+_LD_SIGNIFICAND_BITS = 64
+_LD_MIN_EXPONENT = -16382
+_LD_OVERFLOW = Fraction(2) ** 16384
+
+
+def round_long_double(exact: Fraction) -> Fraction | None:
+    """``exact`` rounded to the nearest ``long double`` (ties to even, as strtold and the x87
+    FPU round), or None when it overflows."""
+    if not exact:
+        return exact
+    magnitude = abs(exact)
+    exponent = magnitude.numerator.bit_length() - magnitude.denominator.bit_length()
+    if Fraction(2) ** exponent > magnitude:
+        exponent -= 1  # now 2**exponent <= magnitude < 2**(exponent + 1)
+    quantum = Fraction(2) ** (max(exponent, _LD_MIN_EXPONENT) - _LD_SIGNIFICAND_BITS + 1)
+    rounded = round(magnitude / quantum) * quantum  # round() of a Fraction: ties to even
+    if rounded >= _LD_OVERFLOW:
+        return None
+    return rounded if exact > 0 else -rounded
+
+
+def parse_long_double(raw: bytes) -> LongDouble:
+    """A float argument or stored value as ``string2ld`` reads it into a ``long double``,
+    else ``NOT_FLOAT`` (also for a value that overflows or underflows to zero, as strtold
+    reports ERANGE for both)."""
     if (not raw or len(raw) >= _MAX_FLOAT_CHARS or raw[0] in _SPACE or raw[-1] in _SPACE
             or b"_" in raw):
         # strtold stops at spaces and knows no digit separators; Decimal() allows both.
@@ -91,10 +111,17 @@ def parse_long_double(raw: bytes) -> Decimal:
         value = _parse_hex_float(raw)
     if value.is_nan():
         raise CommandError(NOT_FLOAT)
-    if value and value.is_finite() and not (
-            _LDBL_MIN_EXP10 <= value.adjusted() <= _LDBL_MAX_EXP10):
+    if value.is_infinite():
+        return float(value)
+    if not value:
+        return Fraction(0)
+    # Far outside the range, skip building a huge exact fraction: it cannot round back in.
+    if not _LDBL_MIN_EXP10 - 2 <= value.adjusted() <= _LDBL_MAX_EXP10 + 1:
         raise CommandError(NOT_FLOAT)
-    return value
+    rounded = round_long_double(Fraction(value))
+    if not rounded:  # overflow (None) or underflow to zero: ERANGE
+        raise CommandError(NOT_FLOAT)
+    return rounded
 
 
 def _parse_hex_float(raw: bytes) -> Decimal:
@@ -108,27 +135,31 @@ def _parse_hex_float(raw: bytes) -> Decimal:
     raise CommandError(NOT_FLOAT)
 
 
-def add_long_doubles(value: Decimal, increment: Decimal) -> bytes:
-    """``value + increment`` formatted like Redis's INCRBYFLOAT reply, or the NaN/Infinity
-    error Redis gives when the sum is not finite."""
-    if not (value.is_finite() and increment.is_finite()):
+def add_long_doubles(value: LongDouble, increment: LongDouble) -> bytes:
+    """``value + increment`` as the x87 FPU adds them, formatted like Redis's INCRBYFLOAT
+    reply, or the NaN/Infinity error Redis gives when the sum is not finite.
+
+    Exact emulation matters: Redis stores the printed sum, so ``1.5 + 0.1 - 3 + 1e3`` is
+    ``998.59999999999999998`` there, and every later increment starts from that text.
+    """
+    if isinstance(value, float) or isinstance(increment, float):
         raise CommandError("ERR increment would produce NaN or Infinity")
-    total = _FLOAT_CONTEXT.add(value, increment)
-    if total and total.adjusted() > _LDBL_MAX_EXP10:
+    total = round_long_double(value + increment)
+    if total is None:
         raise CommandError("ERR increment would produce NaN or Infinity")
     return format_human_float(total)
 
 
-def format_human_float(value: Decimal) -> bytes:
-    """Redis's ``ld2string(..., LD_STR_HUMAN)``: ``%.17Lf``, trailing zeros and a bare
-    ``.`` stripped, ``-0`` printed as ``0``. Fixed notation always: ``3.0e3`` is ``3000``."""
-    if value.as_tuple().exponent < -17:  # type: ignore[operator]
-        value = value.quantize(_SEVENTEEN_PLACES, context=_FLOAT_CONTEXT)
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    if text == "-0":
-        text = "0"
+def format_human_float(value: Fraction) -> bytes:
+    """Redis's ``ld2string(..., LD_STR_HUMAN)``: ``%.17Lf`` (the exact binary value rounded
+    to 17 decimals, ties to even), trailing zeros and a bare ``.`` stripped, ``-0`` printed as
+    ``0``. Fixed notation always: ``3.0e3`` is ``3000``."""
+    scaled = round(abs(value) * 10**17)
+    whole, fraction = divmod(scaled, 10**17)
+    # Through Decimal: str() of an int over 4300 digits is refused (a long double reaches 4933).
+    text = f"{Decimal(whole):f}.{fraction:017d}".rstrip("0").rstrip(".")
+    if value < 0 and text != "0":
+        text = "-" + text
     return text.encode()
 
 

@@ -10,9 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import REDIS_COMPAT_VERSION
-from ..command_table import Command
-from ..errors import NOT_INTEGER, WRONGPASS, CommandError
+from ..command_table import Command, Subcommand, subcommand_handler
+from ..errors import NOT_INTEGER, SYNTAX, WRONGPASS, CommandError
 from ..hookspecs import hookimpl
+from ..replies import VerbatimReply
+from .arguments import parse_int
 
 
 def ping(conn: Any, argv: list[bytes]) -> Any:
@@ -151,9 +153,28 @@ CLIENT_HELP = [
 ]
 
 
-def _client_list(conn: Any, argv: list[bytes]) -> bytes:
-    lines = [c.describe() for c in conn.server.connections.values()]
-    return ("\n".join(lines) + "\n").encode()
+_CLIENT_TYPES = (b"normal", b"slave", b"replica", b"pubsub", b"master")
+
+
+def _client_list(conn: Any, argv: list[bytes]) -> VerbatimReply:
+    clients = list(conn.server.connections.values())
+    if len(argv) == 4 and argv[2].lower() == b"type":
+        kind = argv[3].lower()
+        if kind not in _CLIENT_TYPES:
+            raise CommandError(f"ERR Unknown client type '{_text(argv[3])}'")
+        if kind != b"normal":  # every DistCache client is a normal one
+            clients = []
+    elif len(argv) > 3 and argv[2].lower() == b"id":
+        wanted = set()
+        for raw in argv[3:]:
+            try:
+                wanted.add(parse_int(raw))
+            except CommandError:
+                raise CommandError("ERR Invalid client ID") from None
+        clients = [c for c in clients if c.client_id in wanted]
+    elif len(argv) != 2:
+        raise CommandError(SYNTAX)
+    return VerbatimReply("".join(c.describe() + "\n" for c in clients).encode())
 
 
 def _client_setname(conn: Any, argv: list[bytes]) -> str:
@@ -172,51 +193,53 @@ def _client_setinfo(conn: Any, argv: list[bytes]) -> str:
     return "OK"
 
 
-#: subcommand -> (exact argc including CLIENT and the subcommand, handler)
-CLIENT_SUBCOMMANDS: dict[bytes, tuple[int, Callable[[Any, list[bytes]], Any]]] = {
-    b"getname": (2, lambda conn, argv: conn.client_name),
-    b"id": (2, lambda conn, argv: conn.client_id),
-    b"info": (2, lambda conn, argv: (conn.describe() + "\n").encode()),
-    b"list": (2, _client_list),
-    b"setname": (3, _client_setname),
-    b"setinfo": (4, _client_setinfo),
-    b"help": (2, lambda conn, argv: CLIENT_HELP),
-}
-
-
-def client(conn: Any, argv: list[bytes]) -> Any:
-    sub = argv[1].lower()
-    entry = CLIENT_SUBCOMMANDS.get(sub)
-    if entry is None:
-        raise CommandError(
-            f"ERR unknown subcommand '{_text(argv[1])[:128]}'. Try CLIENT HELP.")
-    argc, handler = entry
-    if len(argv) != argc and not (sub == b"list" and len(argv) > 2):
-        raise CommandError(
-            f"ERR wrong number of arguments for 'client|{sub.decode()}' command")
-    return handler(conn, argv)
+_CLIENT_FLAGS = frozenset({"noscript", "loading", "stale"})
+CLIENT_SUBCOMMANDS = (
+    Subcommand(name="getname", arity=2, flags=_CLIENT_FLAGS,
+               handler=lambda conn, argv: conn.client_name,
+               summary="Returns the name of the connection."),
+    Subcommand(name="id", arity=2, flags=_CLIENT_FLAGS,
+               handler=lambda conn, argv: conn.client_id,
+               summary="Returns the unique client ID of the connection."),
+    Subcommand(name="info", arity=2, flags=_CLIENT_FLAGS,
+               handler=lambda conn, argv: VerbatimReply((conn.describe() + "\n").encode()),
+               summary="Returns information about the connection."),
+    Subcommand(name="list", arity=-2, flags=_CLIENT_FLAGS | {"admin"}, handler=_client_list,
+               summary="Lists open connections."),
+    Subcommand(name="setname", arity=3, flags=_CLIENT_FLAGS, handler=_client_setname,
+               summary="Sets the connection name."),
+    # Redis 7.2's: redis-py 5 sends it on every new connection.
+    Subcommand(name="setinfo", arity=4, flags=_CLIENT_FLAGS, handler=_client_setinfo,
+               summary="Sets information specific to the client or connection."),
+    Subcommand(name="help", arity=2, flags={"loading", "stale"},
+               handler=lambda conn, argv: CLIENT_HELP,
+               summary="Returns helpful text about the different subcommands."),
+)
 
 
 @hookimpl
 def distcache_register_commands(register: Callable[[Command], None]) -> None:
     group = "connection"
+    # Redis 7.0's flags: these run while loading, before AUTH, and while a script is busy.
+    handshake = {"noscript", "loading", "stale", "fast", "noauth", "allow_busy"}
+    anytime = {"loading", "stale", "fast"}
     for command in (
         Command(name="ping", handler=ping, arity=-1, flags={"fast"}, group=group,
                 summary="Returns the server's liveliness response."),
-        Command(name="echo", handler=echo, arity=2, flags={"fast"}, group=group,
+        Command(name="echo", handler=echo, arity=2, flags=anytime, group=group,
                 summary="Returns the given string."),
-        Command(name="quit", handler=quit_, arity=-1, flags={"noauth", "fast"}, group=group,
+        Command(name="quit", handler=quit_, arity=-1, flags=handshake, group=group,
                 summary="Closes the connection."),
-        Command(name="hello", handler=hello, arity=-1, flags={"noauth", "fast"}, group=group,
+        Command(name="hello", handler=hello, arity=-1, flags=handshake, group=group,
                 summary="Handshakes with the server (protocol version, AUTH, SETNAME)."),
-        Command(name="auth", handler=auth, arity=-2, flags={"noauth", "fast"}, group=group,
+        Command(name="auth", handler=auth, arity=-2, flags=handshake, group=group,
                 summary="Authenticates the connection."),
-        Command(name="select", handler=select, arity=2, flags={"fast"}, group=group,
+        Command(name="select", handler=select, arity=2, flags=anytime, group=group,
                 summary="Changes the selected database (only 0 exists)."),
-        Command(name="reset", handler=reset, arity=1, flags={"noauth", "fast"}, group=group,
+        Command(name="reset", handler=reset, arity=1, flags=handshake, group=group,
                 summary="Resets the connection."),
-        Command(name="client", handler=client, arity=-2, group=group,
-                summary="A container for client connection commands.",
-                subcommands=tuple(s.decode() for s in CLIENT_SUBCOMMANDS)),
+        Command(name="client", handler=subcommand_handler("client", CLIENT_SUBCOMMANDS),
+                arity=-2, group=group, subcommands=CLIENT_SUBCOMMANDS,
+                summary="A container for client connection commands."),
     ):
         register(command)

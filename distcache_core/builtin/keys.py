@@ -167,5 +167,8 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
          "Copies the value of a key to a new key."),
         *expire.COMMANDS,
     ):
+        # KEYS walks the whole keyspace: Redis files it under @dangerous too.
+        categories = {"keyspace", "dangerous"} if name == "keys" else frozenset()
         register(Command(name=name, handler=handler, arity=arity, flags=flags, group=group,
-                         first_key=first, last_key=last, key_step=step, summary=summary))
+                         first_key=first, last_key=last, key_step=step, summary=summary,
+                         acl_categories=categories))

@@ -8,15 +8,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..command_table import Command
+from ..command_table import Command, Subcommand, subcommand_handler
 from ..errors import SYNTAX, CommandError
 from ..hookspecs import hookimpl
 from ..info import render_info
-from ..replies import NO_REPLY
+from ..replies import NO_REPLY, VerbatimReply
+from . import introspection
+from .arguments import parse_int
 
 
-def info(conn: Any, argv: list[bytes]) -> bytes:
-    return render_info(conn.node, (a.decode("utf-8", "replace") for a in argv[1:])).encode()
+def info(conn: Any, argv: list[bytes]) -> VerbatimReply:
+    return VerbatimReply(
+        render_info(conn.node, (a.decode("utf-8", "replace") for a in argv[1:])).encode())
 
 
 def time_(conn: Any, argv: list[bytes]) -> list[bytes]:
@@ -59,73 +62,19 @@ def shutdown(conn: Any, argv: list[bytes]) -> Any:
     return NO_REPLY
 
 
-# --- COMMAND ----------------------------------------------------------------------------------
-
-
-def _command_info(command: Command) -> list[Any]:
-    return [
-        command.name.encode(),
-        command.arity,
-        [flag for flag in sorted(command.flags)],
-        command.first_key,
-        command.last_key,
-        command.key_step,
-        [],  # ACL categories
-        [],  # tips
-        [],  # key specifications
-        [],  # subcommands
-    ]
-
-
-def _command_docs(command: Command) -> dict[str, Any]:
-    return {"summary": command.summary.encode(), "since": b"1.0.0",
-            "group": command.group.encode()}
-
-
-def command(conn: Any, argv: list[bytes]) -> Any:
-    table = conn.server.commands
-    if len(argv) == 1:
-        return [_command_info(c) for c in table]
-    sub = argv[1].lower()
-    if sub == b"count" and len(argv) == 2:
-        return len(table)
-    if sub == b"info":
-        names = argv[2:] or [c.name.encode() for c in table]
-        infos = []
-        for name in names:
-            found = table.lookup(name)
-            infos.append(_command_info(found) if found else None)
-        return infos
-    if sub == b"docs":
-        selected = ([table.lookup(n) for n in argv[2:]] if len(argv) > 2 else list(table))
-        return {c.name: _command_docs(c) for c in selected if c is not None}
-    if sub == b"list" and len(argv) == 2:
-        return [c.name.encode() for c in table]
-    if sub == b"getkeys" and len(argv) > 2:
-        found = table.lookup(argv[2])
-        if found is None:
-            raise CommandError("ERR Invalid command specified")
-        keys = [argv[2:][i] for i in found.key_positions(len(argv) - 2)]
-        if not keys:
-            raise CommandError("ERR The command has no key arguments")
-        return keys
-    if sub == b"help":
-        return ["COMMAND [<subcommand>]. Subcommands are: COUNT, DOCS, INFO, LIST, GETKEYS, HELP"]
-    raise CommandError(f"ERR unknown subcommand or wrong number of arguments for "
-                       f"'{argv[1].decode('utf-8', 'replace')[:128]}'. Try COMMAND HELP.")
-
-
 # --- CONFIG -----------------------------------------------------------------------------------
 
 
-def _int_setter(attribute: str, minimum: int) -> Callable[[Any, bytes], None]:
+def _int_setter(attribute: str, minimum: int, maximum: int) -> Callable[[Any, bytes], None]:
+    """A numeric parameter as Redis's ``createIntConfig``/``createUIntConfig`` checks it."""
+
     def setter(conn: Any, raw: bytes) -> None:
         try:
-            value = int(raw)
-        except ValueError:
+            value = parse_int(raw)
+        except CommandError:
             raise ValueError("argument couldn't be parsed into an integer") from None
-        if value < minimum:
-            raise ValueError(f"argument must be at least {minimum}")
+        if not minimum <= value <= maximum:
+            raise ValueError(f"argument must be between {minimum} and {maximum} inclusive")
         setattr(conn.server, attribute, value)
 
     return setter
@@ -140,9 +89,9 @@ CONFIG_PARAMETERS: dict[str, tuple[Callable[[Any], Any], Callable[[Any, bytes], 
     "bind": (lambda c: c.node.config.node.host, None),
     "port": (lambda c: c.node.port, None),
     "dir": (lambda c: str(c.node.config.node.resolved_data_dir()), None),
-    "maxclients": (lambda c: c.server.maxclients, _int_setter("maxclients", 1)),
+    "maxclients": (lambda c: c.server.maxclients, _int_setter("maxclients", 1, 2**32 - 1)),
     "timeout": (lambda c: c.server.idle_timeout_seconds,
-                _int_setter("idle_timeout_seconds", 0)),
+                _int_setter("idle_timeout_seconds", 0, 2**31 - 1)),
     "requirepass": (lambda c: c.server.requirepass, _set_requirepass),
     "maxmemory": (lambda c: getattr(c.engine, "maxmemory_bytes", 0), None),
     "maxmemory-policy": (lambda c: "allkeys-lru", None),
@@ -154,75 +103,115 @@ CONFIG_PARAMETERS: dict[str, tuple[Callable[[Any], Any], Callable[[Any, bytes], 
 }
 
 
-def config(conn: Any, argv: list[bytes]) -> Any:
-    sub = argv[1].lower()
-    if sub == b"get" and len(argv) >= 3:
-        out: dict[str, bytes] = {}
-        for pattern in argv[2:]:
-            text = pattern.decode("utf-8", "replace").lower()
-            for name, (getter, _) in CONFIG_PARAMETERS.items():
-                if fnmatch.fnmatchcase(name, text):
-                    out[name] = str(getter(conn)).encode()
-        return out
-    if sub == b"set" and len(argv) >= 4 and len(argv) % 2 == 0:
-        pairs = [(argv[i].decode("utf-8", "replace").lower(), argv[i + 1])
-                 for i in range(2, len(argv), 2)]
-        for name, _ in pairs:
-            if name not in CONFIG_PARAMETERS:
-                raise CommandError(
-                    f"ERR Unknown option or number of arguments for CONFIG SET - '{name}'")
-            if CONFIG_PARAMETERS[name][1] is None:
-                raise CommandError(f"ERR CONFIG SET failed (possibly related to argument "
-                                   f"'{name}') - can't set immutable config")
-        for name, value in pairs:
-            setter = CONFIG_PARAMETERS[name][1]
-            assert setter is not None
-            try:
-                setter(conn, value)
-            except ValueError as exc:
-                raise CommandError(f"ERR CONFIG SET failed (possibly related to argument "
-                                   f"'{name}') - {exc}") from None
-        return "OK"
-    if sub == b"resetstat" and len(argv) == 2:
-        conn.server.reset_stats()
-        return "OK"
-    if sub == b"rewrite" and len(argv) == 2:
-        raise CommandError("ERR Rewriting config file: DistCache config files are not "
-                           "rewritten; edit the TOML file")
-    if sub == b"help":
-        return ["CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "GET <pattern>", "SET <directive> <value>", "RESETSTAT", "HELP"]
-    raise CommandError(f"ERR unknown subcommand or wrong number of arguments for "
-                       f"'{argv[1].decode('utf-8', 'replace')[:128]}'. Try CONFIG HELP.")
+def _config_get(conn: Any, argv: list[bytes]) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for pattern in argv[2:]:
+        text = pattern.decode("utf-8", "replace").lower()
+        for name, (getter, _) in CONFIG_PARAMETERS.items():
+            if fnmatch.fnmatchcase(name, text):
+                out[name] = str(getter(conn)).encode()
+    return out
+
+
+def _config_set(conn: Any, argv: list[bytes]) -> str:
+    if len(argv) % 2:
+        raise CommandError("ERR wrong number of arguments for 'config|set' command")
+    pairs = [(argv[i].decode("utf-8", "replace").lower(), argv[i + 1])
+             for i in range(2, len(argv), 2)]
+    for name, _ in pairs:
+        if name not in CONFIG_PARAMETERS:
+            raise CommandError(
+                f"ERR Unknown option or number of arguments for CONFIG SET - '{name}'")
+        if CONFIG_PARAMETERS[name][1] is None:
+            raise CommandError(f"ERR CONFIG SET failed (possibly related to argument "
+                               f"'{name}') - can't set immutable config")
+    for name, value in pairs:
+        setter = CONFIG_PARAMETERS[name][1]
+        assert setter is not None
+        try:
+            setter(conn, value)
+        except ValueError as exc:
+            raise CommandError(f"ERR CONFIG SET failed (possibly related to argument "
+                               f"'{name}') - {exc}") from None
+    return "OK"
+
+
+def _config_resetstat(conn: Any, argv: list[bytes]) -> str:
+    conn.server.reset_stats()
+    error_stats = getattr(conn.server, "error_stats", None)
+    if error_stats is not None:
+        error_stats.reset()
+    return "OK"
+
+
+def _config_rewrite(conn: Any, argv: list[bytes]) -> str:
+    raise CommandError("ERR Rewriting config file: DistCache config files are not "
+                       "rewritten; edit the TOML file")
+
+
+CONFIG_HELP = [
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+    "HELP",
+    "    Prints this help.",
+]
+
+_ADMIN = frozenset({"admin", "noscript", "loading", "stale"})
+CONFIG_SUBCOMMANDS = (
+    Subcommand(name="get", arity=-3, handler=_config_get, flags=_ADMIN,
+               summary="Returns the effective values of configuration parameters."),
+    Subcommand(name="set", arity=-4, handler=_config_set, flags=_ADMIN,
+               summary="Sets configuration parameters in-flight."),
+    Subcommand(name="resetstat", arity=2, handler=_config_resetstat, flags=_ADMIN,
+               summary="Resets the server's statistics."),
+    Subcommand(name="rewrite", arity=2, handler=_config_rewrite, flags=_ADMIN,
+               summary="Persists the effective configuration to file."),
+    Subcommand(name="help", arity=2, handler=lambda conn, argv: CONFIG_HELP,
+               flags={"loading", "stale"},
+               summary="Returns helpful text about the different subcommands."),
+)
 
 
 @hookimpl
 def distcache_register_commands(register: Callable[[Command], None]) -> None:
     group = "server"
+    anytime = {"loading", "stale", "fast"}
+    # Flags and ACL categories as Redis 7.0 reports them (COMMAND INFO).
     for cmd in (
         Command(name="info", handler=info, arity=-1, flags={"loading", "stale"}, group=group,
+                acl_categories={"dangerous"},
                 summary="Returns information and statistics about the node."),
-        Command(name="command", handler=command, arity=-1, flags={"loading", "stale"},
-                group=group, summary="Returns detailed information about commands.",
-                subcommands=("count", "docs", "info", "list", "getkeys", "help")),
-        Command(name="config", handler=config, arity=-2, flags={"admin"}, group=group,
-                summary="Gets or sets run-time configuration parameters.",
-                subcommands=("get", "set", "resetstat", "rewrite", "help")),
-        Command(name="time", handler=time_, arity=1, flags={"fast", "loading"}, group=group,
+        introspection.COMMAND,
+        Command(name="config", handler=subcommand_handler("config", CONFIG_SUBCOMMANDS),
+                arity=-2, group=group, subcommands=CONFIG_SUBCOMMANDS,
+                summary="A container for server configuration commands."),
+        Command(name="time", handler=time_, arity=1, flags=anytime, group=group,
                 summary="Returns the server time."),
         Command(name="dbsize", handler=dbsize, arity=1, flags={"readonly", "fast"},
-                group=group, summary="Returns the number of keys."),
+                group=group, acl_categories={"keyspace"},
+                summary="Returns the number of keys."),
         Command(name="flushdb", handler=flush, arity=-1, flags={"write"}, group=group,
-                summary="Removes all keys."),
+                acl_categories={"keyspace", "dangerous"}, summary="Removes all keys."),
         Command(name="flushall", handler=flush, arity=-1, flags={"write"}, group=group,
-                summary="Removes all keys."),
-        Command(name="lastsave", handler=lastsave, arity=1, flags={"fast", "loading"},
-                group=group, summary="Returns the Unix time of the last successful save."),
-        Command(name="save", handler=save, arity=1, flags={"admin"}, group=group,
+                acl_categories={"keyspace", "dangerous"}, summary="Removes all keys."),
+        Command(name="lastsave", handler=lastsave, arity=1, flags=anytime, group=group,
+                acl_categories={"admin", "dangerous"},
+                summary="Returns the Unix time of the last successful save."),
+        Command(name="save", handler=save, arity=1,
+                flags={"admin", "noscript", "no_async_loading", "no_multi"}, group=group,
                 summary="Writes a snapshot through the persistence plugins."),
-        Command(name="bgsave", handler=save, arity=-1, flags={"admin"}, group=group,
+        Command(name="bgsave", handler=save, arity=-1,
+                flags={"admin", "noscript", "no_async_loading"}, group=group,
                 summary="Writes a snapshot through the persistence plugins."),
-        Command(name="shutdown", handler=shutdown, arity=-1, flags={"admin"},
+        Command(name="shutdown", handler=shutdown, arity=-1,
+                flags={"admin", "noscript", "loading", "stale", "no_multi", "allow_busy"},
                 group=group, summary="Stops the node gracefully."),
     ):
         register(cmd)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
-from distcache_core.replies import NO_REPLY, NULL_ARRAY, ErrorReply
+from distcache_core.replies import NO_REPLY, NULL_ARRAY, ErrorReply, SetReply, VerbatimReply
 
 __all__ = ["encode_error", "encode_request", "encode_resp2", "encode_resp3", "format_double"]
 
@@ -130,12 +130,27 @@ def _array3(value: list[Any] | tuple[Any, ...]) -> bytes:
     return _items([b"*%d\r\n" % len(value)], value, _RESP3)
 
 
+def _map_items(value: dict[Any, Any]) -> Any:
+    # Redis sends every map key as a bulk string (addReplyBulkCString), never a status line.
+    return chain.from_iterable(
+        (key.encode("utf-8", "surrogateescape") if type(key) is str else key, item)
+        for key, item in value.items())
+
+
 def _map2(value: dict[Any, Any]) -> bytes:
-    return _items([b"*%d\r\n" % (2 * len(value))], chain.from_iterable(value.items()), _RESP2)
+    return _items([b"*%d\r\n" % (2 * len(value))], _map_items(value), _RESP2)
 
 
 def _map3(value: dict[Any, Any]) -> bytes:
-    return _items([b"%%%d\r\n" % len(value)], chain.from_iterable(value.items()), _RESP3)
+    return _items([b"%%%d\r\n" % len(value)], _map_items(value), _RESP3)
+
+
+def _set3(value: SetReply) -> bytes:
+    return _items([b"~%d\r\n" % len(value)], value, _RESP3)
+
+
+def _verbatim3(value: bytes) -> bytes:
+    return b"=%d\r\ntxt:%b\r\n" % (len(value) + 4, value)
 
 
 _RESP2: dict[type, _Encoder] = {
@@ -152,6 +167,8 @@ _RESP2: dict[type, _Encoder] = {
     ErrorReply: _error,
     bytearray: _bytes_like,
     memoryview: _bytes_like,
+    SetReply: _array2,
+    VerbatimReply: _bytes_like,
 }
 _RESP3: dict[type, _Encoder] = {
     **_RESP2,
@@ -162,6 +179,8 @@ _RESP3: dict[type, _Encoder] = {
     tuple: _array3,
     dict: _map3,
     type(NULL_ARRAY): lambda value: b"_\r\n",
+    SetReply: _set3,
+    VerbatimReply: _verbatim3,
 }
 
 

@@ -20,7 +20,7 @@ from distcache_core.protocol import (
     encode_resp3,
     format_double,
 )
-from distcache_core.replies import NO_REPLY, NULL_ARRAY, OK, ErrorReply
+from distcache_core.replies import NO_REPLY, NULL_ARRAY, OK, ErrorReply, SetReply, VerbatimReply
 
 
 class Color(enum.IntEnum):
@@ -57,6 +57,12 @@ EXACT = [
     (memoryview(b"ab"), b"$2\r\nab\r\n", b"$2\r\nab\r\n"),
     (Color.RED, b":7\r\n", b":7\r\n"),  # subclasses fall back to their base type
     ([Tag("x")], b"*1\r\n+x\r\n", b"*1\r\n+x\r\n"),
+    # Map keys are bulk strings even when given as str (HELLO, CONFIG GET), as Redis sends them.
+    ({"proto": 3, "k": "v"}, b"*4\r\n$5\r\nproto\r\n:3\r\n$1\r\nk\r\n+v\r\n",
+     b"%2\r\n$5\r\nproto\r\n:3\r\n$1\r\nk\r\n+v\r\n"),
+    (SetReply(("write", "fast")), b"*2\r\n+write\r\n+fast\r\n", b"~2\r\n+write\r\n+fast\r\n"),
+    ([SetReply()], b"*1\r\n*0\r\n", b"*1\r\n~0\r\n"),
+    (VerbatimReply(b"a:1\r\n"), b"$5\r\na:1\r\n\r\n", b"=9\r\ntxt:a:1\r\n\r\n"),
 ]
 
 

@@ -156,7 +156,7 @@ def test_command_introspection(r, raw):
     assert count > 40
     raw.send(b"COMMAND INFO get nosuch\r\n")
     info = raw.reply()
-    assert info[0][:6] == [b"get", 2, [b"fast", b"readonly"], 1, 1, 1] and info[1] is None
+    assert info[0][:6] == [b"get", 2, [b"readonly", b"fast"], 1, 1, 1] and info[1] is None
     # redis-py parses every COMMAND reply as COMMAND's own, so the subcommands go raw.
     raw.send(b"COMMAND DOCS set\r\n")
     name, doc = raw.reply()  # RESP2: a flat array of name, doc pairs
