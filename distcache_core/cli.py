@@ -1,4 +1,4 @@
-"""The ``distcache`` command: ``serve``, ``plugins`` and ``check-config``.
+"""The ``distcache`` command: ``serve``, ``plugins``, ``check-config`` and ``ping``.
 
 Only this module turns errors into exit codes: 2 for a bad configuration or plugin (before
 anything listens), 1 for a failure while running.
@@ -10,6 +10,8 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +20,7 @@ from . import __version__
 from .config import ConfigSources
 from .errors import ConfigError, PluginError
 from .node import Node
+from .protocol import encode_request
 
 EXIT_CONFIG = 2
 
@@ -46,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     check = sub.add_parser("check-config", help="validate the configuration and exit")
     _add_config_options(check)
+    ping = sub.add_parser("ping", help="exit 0 when a node answers PING (health checks)")
+    ping.add_argument("--host", default="127.0.0.1")
+    ping.add_argument("--port", type=int, default=6379)
+    ping.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS")
+    ping.add_argument("--password", help="AUTH first (default: env DISTCACHE_PASSWORD)")
     return parser
 
 
@@ -114,7 +122,32 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "plugins": cmd_plugins, "check-config": cmd_check_config}
+def cmd_ping(args: argparse.Namespace) -> int:
+    # The node's own password variable, so a container's health check needs no extra setting.
+    password = args.password if args.password is not None else \
+        os.environ.get("DISTCACHE_PASSWORD", "")
+    requests = [encode_request("AUTH", password)] if password else []
+    requests.append(encode_request("PING"))
+    where = f"{args.host}:{args.port}"
+    try:
+        with socket.create_connection((args.host, args.port), timeout=args.timeout) as sock:
+            sock.sendall(b"".join(requests))
+            with sock.makefile("rb") as replies:
+                lines = [replies.readline().rstrip(b"\r\n") for _ in requests]
+    except OSError as exc:
+        print(f"distcache: no answer from {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    if lines[-1] != b"+PONG":
+        bad = next((line for line in lines if not line.startswith(b"+")), lines[-1])
+        said = bad[1:].decode(errors="replace") if bad else "nothing (connection closed)"
+        print(f"distcache: {where} answered {said}", file=sys.stderr)
+        return 1
+    print("PONG")
+    return 0
+
+
+COMMANDS = {"serve": cmd_serve, "plugins": cmd_plugins, "check-config": cmd_check_config,
+            "ping": cmd_ping}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
