@@ -104,9 +104,50 @@ class NodeConfig:
         default="info",
         validator=one_of("debug", "info", "warning", "error"),
     )
+    #: Refuse clients that are not on the loopback interface while no ``requirepass`` is set
+    #: (Redis ``protected-mode``); matters only when ``host`` is not a loopback address.
+    protected_mode: bool = True
+    #: Logical databases (SELECT 0 .. databases-1), as Redis's ``databases``.
+    databases: int = attrs.field(default=16, validator=positive)
+    #: TLS for clients and peers: certificate, key and the CA peers are verified against.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_ca_file: str = ""
 
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir) if self.data_dir else Path("data") / self.id
+
+
+def _peer_list(instance: Any, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
+    for peer in value:
+        if not peer or any(c.isspace() for c in peer):
+            raise FieldValueError(attribute, f"expected \"id@host:port\" or \"host[:port]\", "
+                                             f"not {peer!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ClusterConfig:
+    """The ``[cluster]`` table (see the README's Cluster section)."""
+
+    #: Other members, ``"id@host:port"`` or ``"host[:port]"``; empty for a single node.
+    peers: tuple[str, ...] = attrs.field(default=(), validator=_peer_list)
+    #: Copies of each key: the owner and the next ``replication_factor - 1`` nodes.
+    replication_factor: int = attrs.field(default=1, validator=positive)
+    #: Which acknowledgements a write waits for.
+    write_ack: str = attrs.field(default="one", validator=one_of("one", "quorum", "all"))
+    #: Name of the hash strategy plugin.
+    hashing: str = "vnode_ring"
+    #: Name of the fault policy plugin.
+    fault_policy: str = "circuit_breaker"
+    heartbeat_interval_ms: int = attrs.field(default=500, validator=positive)
+    failure_timeout_ms: int = attrs.field(default=3000, validator=positive)
+    request_timeout_ms: int = attrs.field(default=1000, validator=positive)
+    #: Forget a node that has been down this long; 0 keeps it until CLUSTER FORGET.
+    remove_after_ms: int = attrs.field(default=0, validator=non_negative)
+    #: Peers must authenticate with this before internal commands; empty leaves them open.
+    secret: str = ""
+    hint_window_ms: int = attrs.field(default=10_800_000, validator=non_negative)
+    max_hints_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=non_negative)
 
 
 @attrs.frozen(kw_only=True)
@@ -114,6 +155,7 @@ class Config:
     """The whole, validated configuration of one node."""
 
     node: NodeConfig = NodeConfig()
+    cluster: ClusterConfig = ClusterConfig()
     #: plugin section name -> instance of the attrs class that plugin registered.
     plugins: Mapping[str, Any] = attrs.field(factory=dict)
 
@@ -125,6 +167,8 @@ class Config:
 CORE_ENV: dict[str, str] = {
     "NODE_ID": "node.id",
     "DISTCACHE_PASSWORD": "node.requirepass",
+    "CLUSTER_NODES": "cluster.peers",
+    "DISTCACHE_CLUSTER_SECRET": "cluster.secret",
 }
 
 
@@ -212,6 +256,9 @@ def coerce_env_value(raw: str, target: Any) -> Any:
     parse, so the converter reports it with the expected type."""
     if target is str:
         return raw
+    if typing.get_origin(target) in (tuple, list):
+        # A list from the environment is comma-separated (CLUSTER_NODES=a:1,b:2).
+        return [item.strip() for item in raw.split(",") if item.strip()]
     if target is int and re.fullmatch(r"\s*[+-]?\d+\s*", raw):
         return int(raw)
     return parse_toml_value(raw)
@@ -360,8 +407,8 @@ def _structure(cls: type, data: Any, prefix: tuple[str, ...], tree: Mapping[str,
 def structure_node(sources: ConfigSources) -> NodeConfig:
     """The ``[node]`` table alone, with core environment variables applied."""
     env_map = {var: tuple(path.split(".")) for var, path in CORE_ENV.items()}
-    tree, where = sources.merged(env_map, {"node": NodeConfig})
-    _check_top_level(tree, allowed={"node", "plugins"}, file_name=sources.file_name)
+    tree, where = sources.merged(env_map, {"node": NodeConfig, "cluster": ClusterConfig})
+    _check_top_level(tree, allowed=TOP_LEVEL_TABLES, file_name=sources.file_name)
     return _structure(NodeConfig, tree.get("node", {}), ("node",), tree, where, sources.file_name)
 
 
@@ -375,10 +422,13 @@ def build_config(sources: ConfigSources, sections: Mapping[str, Any]) -> Config:
     for name, registration in sections.items():
         for var, field in registration.env.items():
             env_map[var] = ("plugins", name, field)
-    types = {"node": NodeConfig, **{name: reg.obj for name, reg in sections.items()}}
+    types = {"node": NodeConfig, "cluster": ClusterConfig,
+             **{name: reg.obj for name, reg in sections.items()}}
     tree, where = sources.merged(env_map, types)
-    _check_top_level(tree, allowed={"node", "plugins"}, file_name=sources.file_name)
+    _check_top_level(tree, allowed=TOP_LEVEL_TABLES, file_name=sources.file_name)
     node = _structure(NodeConfig, tree.get("node", {}), ("node",), tree, where, sources.file_name)
+    cluster = _structure(ClusterConfig, tree.get("cluster", {}), ("cluster",), tree, where,
+                         sources.file_name)
     raw_plugins = tree.get("plugins", {})
     if not isinstance(raw_plugins, dict):
         raise ConfigError(f"plugins = {raw_plugins!r}: expected a table of plugin tables")
@@ -393,10 +443,14 @@ def build_config(sources: ConfigSources, sections: Mapping[str, Any]) -> Config:
                          sources.file_name)
         for name, reg in sections.items()
     }
-    return Config(node=node, plugins=plugins)
+    return Config(node=node, cluster=cluster, plugins=plugins)
 
 
-def _check_top_level(tree: Mapping[str, Any], allowed: set[str], file_name: str) -> None:
+TOP_LEVEL_TABLES = frozenset({"node", "cluster", "plugins"})
+
+
+def _check_top_level(tree: Mapping[str, Any], allowed: frozenset[str],
+                     file_name: str) -> None:
     for key in tree:
         if key not in allowed:
             raise ConfigError(f"{key}: unknown table in {file_name} "

@@ -15,7 +15,9 @@ from . import __version__
 from .command_table import CommandTable
 from .config import Config, ConfigSources, build_config, structure_node
 from .contracts import StorageEngine
+from .databases import Databases
 from .errors import ConfigError
+from .mutations import MutationStream
 from .plugins import PluginHost, Registry, load_plugins
 from .protocol import ProtocolLimits
 from .server import RespServer
@@ -40,10 +42,20 @@ class Node:
         self.registry = registry
         self.pm = host.pm
         self.engine = self._build_engine()
+        #: ``databases[i]``: the engine of logical database i (SELECT); see Databases.
+        self.databases = Databases(self.engine, config.node.databases)
+        #: The stream of applied writes (WAL, replication, WATCH subscribe to it).
+        self.mutations = MutationStream()
+        self.mutations.bind(self.databases.set_listener)
+        #: Awaitable suppliers of durability (persistence plugins); see durability_barrier.
+        self._barrier_sources: list[Any] = []
+        self._barrier: asyncio.Future[None] | None = None
         self.commands = CommandTable(reg.obj for reg in registry.commands.values())
         node_cfg = config.node
         self.server = RespServer(
             node=self,
+            mutations=self.mutations,
+            protected_mode=node_cfg.protected_mode,
             engine=self.engine,
             commands=self.commands,
             limits=ProtocolLimits(
@@ -125,6 +137,47 @@ class Node:
             except Exception:
                 log.exception("periodic task %r failed", action)
 
+    # -- durability ----------------------------------------------------------------------------
+
+    def add_barrier_source(self, barrier: Any) -> None:
+        """Register ``barrier``, a callable returning an awaitable that completes once every
+        write recorded so far is as durable as its plugin promises (``fsync = always``).
+        From then on a batch of requests that wrote sends its replies only after it."""
+        self._barrier_sources.append(barrier)
+        self.server.barrier_enabled = True
+        for conn in self.server.connections.values():
+            conn._barrier_enabled = True
+
+    def durability_barrier(self) -> asyncio.Future[None]:
+        """The barrier of this loop turn: every batch that writes during one turn of the event
+        loop shares it, so one fsync covers all their writes (group commit, as Redis's
+        ``beforeSleep`` does). It starts at the end of the turn, once they have all written."""
+        barrier = self._barrier
+        if barrier is None or barrier.done():
+            loop = asyncio.get_running_loop()
+            barrier = self._barrier = loop.create_future()
+            loop.call_soon(self._start_barrier, barrier)
+        return barrier
+
+    def _start_barrier(self, barrier: asyncio.Future[None]) -> None:
+        if self._barrier is barrier:
+            self._barrier = None  # writes from now on wait for the next one
+        waits = [source() for source in self._barrier_sources]
+        task = asyncio.ensure_future(asyncio.gather(*waits))
+
+        def finished(task: asyncio.Future[Any]) -> None:
+            if barrier.done():
+                return
+            exc = None if task.cancelled() else task.exception()
+            if task.cancelled() or exc is not None:
+                log.error("durability barrier failed: %s", exc or "cancelled")
+                barrier.set_exception(exc or RuntimeError("barrier cancelled"))
+                barrier.exception()  # retrieved: the reply queues report it to clients
+            else:
+                barrier.set_result(None)
+
+        task.add_done_callback(finished)
+
     def request_shutdown(self) -> None:
         """Stop soon (SIGINT, SIGTERM, SHUTDOWN); safe to call more than once."""
         if not self._stopping:
@@ -141,7 +194,8 @@ class Node:
             self._listener.close()
         for task in self._tasks:
             task.cancel()
-        self.server.close_all()  # close() flushes what is already written
+        # Every client gets the replies of what it sent and a clean close, not a reset.
+        await self.server.shut_down()
         if self._listener is not None:
             await self._listener.wait_closed()
         self._stopped.set()
