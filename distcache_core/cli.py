@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
 import os
@@ -73,8 +74,34 @@ def _build_node(args: argparse.Namespace) -> Node:
     return Node.from_sources(_sources(args))
 
 
+def _warnings(node: Node) -> list[str]:
+    """What an operator should hear before the node listens."""
+    cfg = node.config.node
+    found = []
+    if cfg.protected_mode and not cfg.requirepass and not _is_loopback_host(cfg.host):
+        found.append(f"node.host = {cfg.host!r} is not a loopback address and no "
+                     "node.requirepass is set: protected mode refuses every client that is not "
+                     "on this machine (set node.requirepass, or node.protected_mode = false if "
+                     "the network is trusted)")
+    elif not cfg.protected_mode and not cfg.requirepass and not _is_loopback_host(cfg.host):
+        found.append(f"node.host = {cfg.host!r} with protected mode off and no "
+                     "node.requirepass: anyone who can reach this port can use the node")
+    return found
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     node = _build_node(args)
+    for warning in _warnings(node):
+        print(f"distcache: warning: {warning}", file=sys.stderr)
     logging.basicConfig(
         level=node.config.node.log_level.upper(),
         format=f"%(asctime)s {node.node_id} %(levelname)s %(name)s: %(message)s",
@@ -117,6 +144,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     node = _build_node(args)
+    for warning in _warnings(node):
+        print(f"warning: {warning}")
     print(f"config OK: node {node.node_id} on {node.config.node.host}:{node.config.node.port}, "
           f"storage {node.config.node.storage}")
     return 0

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+import types
+from collections.abc import Awaitable, Generator, Sequence
 from typing import Any
 
 from .errors import NOAUTH, CommandError
@@ -102,7 +103,12 @@ def dispatch(conn: Any, requests: Sequence[list[bytes]], out: list[bytes]) -> in
                 append(encode_error(exc.message))
             except TypeError:
                 if isinstance(reply, Awaitable):  # an async handler: the encoder refused it
-                    size += conn.hold(out, defer(conn, argv, reply))
+                    result = defer(conn, argv, reply)
+                    if type(result) is bytes:
+                        append(result)
+                        size += len(result)
+                    else:
+                        size += conn.hold(out, result)
                 else:
                     conn.error_replies += 1
                     append(internal_error(argv))
@@ -202,24 +208,69 @@ def call_handler(conn: Any, command: Any, argv: list[bytes]) -> bytes | asyncio.
         return internal_error(argv)
 
 
-def defer(conn: Any, argv: list[bytes], awaitable: Awaitable[Any]) -> asyncio.Future[bytes]:
-    """Await an async handler's reply in a task of its own and encode it when it comes.
+def defer(conn: Any, argv: list[bytes], awaitable: Awaitable[Any]
+          ) -> bytes | asyncio.Future[bytes]:
+    """Finish an async handler: its reply bytes if it completes without waiting, else a
+    future of them.
 
-    The task is never cancelled when the client goes away: what the handler started (a write
-    being replicated) may matter to other clients; its reply is then simply dropped.
+    A coroutine is started *eagerly*: its body runs now, up to its first real wait, as a
+    synchronous handler would (Python 3.12's eager tasks, by hand for 3.11). So an async
+    handler's local effect (the write, before it awaits replication) is applied in request
+    order, before the next command of the pipeline runs. The rest runs in a task that is
+    never cancelled when the client goes away: what the handler started may matter to other
+    clients; its reply is then simply dropped.
     """
+    if isinstance(awaitable, types.CoroutineType):
+        try:
+            first = awaitable.send(None)
+        except StopIteration as stop:
+            return _encode_result(conn, argv, stop.value)
+        except CommandError as exc:
+            conn.error_replies += 1
+            return encode_error(exc.message)
+        except Exception:
+            conn.error_replies += 1
+            return internal_error(argv)
+        awaitable = _resume(awaitable, first)
     return asyncio.ensure_future(_finish(conn, argv, awaitable))
+
+
+@types.coroutine
+def _resume(coro: Any, yielded: Any) -> Generator[Any, Any, Any]:
+    """Carry on a coroutine that :func:`defer` has already stepped once: hand what it yielded
+    to the task driving us, and what the task sends or throws back to it."""
+    while True:
+        try:
+            sent = yield yielded
+        except BaseException as exc:  # cancellation and errors go to the handler
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+
+def _encode_result(conn: Any, argv: list[bytes], reply: Any) -> bytes:
+    try:
+        if reply is OK:
+            return OK_LINE
+        return conn.encode(reply)  # type: ignore[no-any-return]
+    except Exception:
+        conn.error_replies += 1
+        return internal_error(argv)
 
 
 async def _finish(conn: Any, argv: list[bytes], awaitable: Awaitable[Any]) -> bytes:
     try:
         reply = await awaitable
-        if reply is OK:
-            return OK_LINE
-        return conn.encode(reply)
     except CommandError as exc:
         conn.error_replies += 1
         return encode_error(exc.message)
     except Exception:
         conn.error_replies += 1
         return internal_error(argv)
+    return _encode_result(conn, argv, reply)

@@ -204,6 +204,15 @@ class Node:
         """Return once :meth:`stop` has finished."""
         await self._stopped.wait()
 
+    def _set_process_title(self) -> None:
+        # `ps` shows what this process is, never its arguments (--set node.requirepass=...),
+        # as Redis does.
+        try:
+            import setproctitle
+        except ImportError:
+            return
+        setproctitle.setproctitle(f"distcache {self.node_id} {self.host}:{self.port}")
+
     async def serve_forever(self, *, install_signal_handlers: bool = True,
                             announce: bool = True) -> None:
         await self.start()
@@ -212,6 +221,7 @@ class Node:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.request_shutdown)
         if announce:
+            self._set_process_title()
             print(f"DistCache {__version__} node {self.node_id} listening on "
                   f"{self.host}:{self.port} (storage {self.config.node.storage}, "
                   f"{len(self.commands)} commands, pid {os.getpid()})", flush=True)
