@@ -32,6 +32,10 @@ ACTIVE_EXPIRE_HZ = 10
 ACTIVE_EXPIRE_BUDGET_MS = 5.0
 
 
+def _ignore_mutation(mutation: Any) -> None:
+    pass
+
+
 class Node:
     """One DistCache node. Build it with :meth:`from_sources` (config + plugins), then
     ``await node.start()`` / ``await node.stop()``, or ``await node.serve_forever()``."""
@@ -144,6 +148,10 @@ class Node:
         write recorded so far is as durable as its plugin promises (``fsync = always``).
         From then on a batch of requests that wrote sends its replies only after it."""
         self._barrier_sources.append(barrier)
+        if not self.mutations.active:
+            # The server knows a batch wrote by the stream's sequence number, which only
+            # moves while the engines report to someone.
+            self.mutations.subscribe(_ignore_mutation)
         self.server.barrier_enabled = True
         for conn in self.server.connections.values():
             conn._barrier_enabled = True

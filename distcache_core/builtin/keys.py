@@ -136,6 +136,22 @@ def copy(conn: Any, argv: list[bytes]) -> int:
     return 1
 
 
+#: How each multi-key or whole-keyspace command runs in a cluster (``Command.route``/``merge``);
+#: single-key commands route by their key and need no entry.
+ROUTING = {
+    "del": ("keys", "sum"),
+    "unlink": ("keys", "sum"),
+    "exists": ("keys", "sum"),
+    "touch": ("keys", "sum"),
+    "keys": ("all", "keys_union"),
+    "scan": ("all", "scan"),
+    "randomkey": ("all", "random"),
+    "rename": ("keys", "same_owner"),
+    "renamenx": ("keys", "same_owner"),
+    "copy": ("keys", "same_owner"),
+}
+
+
 @hookimpl
 def distcache_register_commands(register: Callable[[Command], None]) -> None:
     group = "generic"
@@ -169,6 +185,7 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
     ):
         # KEYS walks the whole keyspace: Redis files it under @dangerous too.
         categories = {"keyspace", "dangerous"} if name == "keys" else frozenset()
+        route, merge = ROUTING.get(name, ("", ""))
         register(Command(name=name, handler=handler, arity=arity, flags=flags, group=group,
                          first_key=first, last_key=last, key_step=step, summary=summary,
-                         acl_categories=categories))
+                         acl_categories=categories, route=route, merge=merge))

@@ -319,6 +319,10 @@ def incrbyfloat(conn: Any, argv: list[bytes]) -> bytes:
     return result
 
 
+#: How a multi-key string command's keys, split by owner in a cluster, are merged.
+MERGES = {"mget": "concat", "mset": "all_ok", "msetnx": "same_owner"}
+
+
 @hookimpl
 def distcache_register_commands(register: Callable[[Command], None]) -> None:
     group = "string"
@@ -369,4 +373,5 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
          "Increments the floating point value of a key by a number; uses 0 as initial value."),
     ):
         register(Command(name=name, handler=handler, arity=arity, flags=flags, group=group,
-                         first_key=first, last_key=last, key_step=step, summary=summary))
+                         first_key=first, last_key=last, key_step=step, summary=summary,
+                         merge=MERGES.get(name, "")))
