@@ -10,8 +10,16 @@ import json
 import jsonschema
 import pytest
 
+from distcache_core.config import ConfigSources, build_config
+from distcache_core.plugins import Registry, load_plugins
 from tests.conftest import run_cli
-from tests.deploy.deployfiles import COMPOSE_SCHEMA, Dockerfile, load_compose, runnable
+from tests.deploy.deployfiles import (
+    COMPOSE_SCHEMA,
+    Dockerfile,
+    copied_files,
+    load_compose,
+    runnable,
+)
 
 CLUSTER = ["node-1", "node-2", "node-3"]
 
@@ -52,7 +60,9 @@ def test_three_nodes_with_their_ports_volumes_and_ids():
     volumes = set()
     for index, name in enumerate(CLUSTER):
         service = services[name]
-        assert service["ports"] == [f"{6379 + index}:6379", f"{8080 + index}:8080"]
+        # On the host's loopback: the nodes run without protected mode (see the file).
+        assert service["ports"] == [f"127.0.0.1:{6379 + index}:6379",
+                                    f"127.0.0.1:{8080 + index}:8080"]
         assert service["restart"] == "unless-stopped"
         assert service["build"] == "." and service["hostname"] == name
         assert service["environment"]["NODE_ID"] == name
@@ -71,7 +81,7 @@ def test_a_fourth_node_joins_through_the_seeds():
     assert node4["profiles"] == ["grow"]
     assert node4["environment"]["NODE_ID"] == "node-4"
     assert node4["environment"]["CLUSTER_NODES"].split(",") == [f"{n}:6379" for n in CLUSTER]
-    assert node4["ports"] == ["6382:6379", "8083:8080"]
+    assert node4["ports"] == ["127.0.0.1:6382:6379", "127.0.0.1:8083:8080"]
 
 
 @pytest.mark.parametrize("name", [*CLUSTER, "node-4"])
@@ -85,3 +95,20 @@ def test_each_nodes_settings_are_accepted_by_distcache(name, tmp_path):
                      env={**dockerfile.env, **service["environment"]})
     assert result.returncode == 0, result.stderr
     assert f"config OK: node {name} on 0.0.0.0:6379" in result.stdout
+
+
+def test_the_nodes_config_is_a_cluster_of_the_listed_peers():
+    """What each container's node reads: image config file plus the service's environment."""
+    dockerfile = Dockerfile()
+    config_file = copied_files(dockerfile)[dockerfile.cmd[-1]]
+    sections = Registry.collect(load_plugins(autoload=False).pm).config_sections
+    services = load_compose()["services"]
+    for name, service in services.items():
+        sources = ConfigSources.gather(config_file, [], environ=service["environment"])
+        config = build_config(sources, sections)
+        assert config.node.id == name
+        assert config.cluster.peers == tuple(service["environment"]["CLUSTER_NODES"].split(","))
+        assert config.cluster.replication_factor == 2
+        assert (config.node.host, config.node.port, config.node.data_dir) == \
+            ("0.0.0.0", 6379, "/data")
+        assert config.node.protected_mode is False
