@@ -1,4 +1,5 @@
-"""The ``distcache`` command: ``serve``, ``plugins``, ``check-config`` and ``ping``.
+"""The ``distcache`` command: ``serve``, ``plugins``, ``check-config``, ``ping`` and
+``config-keys``.
 
 Only this module turns errors into exit codes: 2 for a bad configuration or plugin (before
 anything listens), 1 for a failure while running.
@@ -14,13 +15,18 @@ import logging
 import os
 import socket
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 from . import __version__
-from .config import ConfigSources
+from .config import ConfigSources, structure_node
+from .config_keys import config_keys
 from .errors import ConfigError, PluginError
 from .node import Node
+from .plugins import Registry, load_plugins
 from .protocol import encode_request
 
 EXIT_CONFIG = 2
@@ -37,24 +43,39 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-id", help="shortcut for --set node.id=ID")
 
 
+CONFIG_EPILOG = (
+    "Configuration: a TOML file (--config), then environment variables, then --set flags, "
+    "each overriding the one before. `distcache config-keys` lists every key with its "
+    "default, its environment variable (CACHE_CAPACITY, TTL_DEFAULT, NODE_ID, ...) and what "
+    "it does, including the tables of the plugins that are loaded.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="distcache",
         description="DistCache: a Redis-protocol cache node built from plugins.")
     parser.add_argument("--version", action="version", version=f"distcache {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run a node in the foreground")
+    serve = sub.add_parser("serve", help="run a node in the foreground", epilog=CONFIG_EPILOG)
     _add_config_options(serve)
     plugins = sub.add_parser("plugins", help="list loaded plugins and what they register")
     _add_config_options(plugins)
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
-    check = sub.add_parser("check-config", help="validate the configuration and exit")
+    check = sub.add_parser("check-config", help="validate the configuration and exit",
+                           epilog=CONFIG_EPILOG)
     _add_config_options(check)
     ping = sub.add_parser("ping", help="exit 0 when a node answers PING (health checks)")
     ping.add_argument("--host", default="127.0.0.1")
     ping.add_argument("--port", type=int, default=6379)
     ping.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS")
     ping.add_argument("--password", help="AUTH first (default: env DISTCACHE_PASSWORD)")
+    keys = sub.add_parser(
+        "config-keys", help="list every config key, its default and environment variable",
+        description="Every config key the node reads (core and loaded plugins' tables), "
+                    "with its default as TOML, its environment variable and its meaning.")
+    keys.add_argument("--config", "-c", metavar="PATH",
+                      help="TOML config file (its node.plugins add plugin tables)")
+    keys.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -175,8 +196,28 @@ def cmd_ping(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_keys(args: argparse.Namespace) -> int:
+    sources = ConfigSources.gather(args.config, [])
+    host = load_plugins(structure_node(sources).plugins)
+    keys = config_keys(Registry.collect(host.pm).config_sections)
+    if args.json:
+        print(json.dumps([attrs.asdict(key) for key in keys], indent=2))
+        return 0
+    section = ""
+    for key in keys:
+        if key.section != section:
+            section = key.section
+            print(f"{'' if key is keys[0] else chr(10)}[{section}]")
+        env = f"  (env {key.env})" if key.env else ""
+        print(f"{key.key} = {key.default}{env}")
+        if key.doc:
+            print(textwrap.fill(key.doc, width=96, initial_indent="    ",
+                                subsequent_indent="    "))
+    return 0
+
+
 COMMANDS = {"serve": cmd_serve, "plugins": cmd_plugins, "check-config": cmd_check_config,
-            "ping": cmd_ping}
+            "ping": cmd_ping, "config-keys": cmd_config_keys}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

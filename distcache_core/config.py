@@ -17,7 +17,7 @@ import os
 import re
 import tomllib
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,9 +158,19 @@ class Config:
     cluster: ClusterConfig = ClusterConfig()
     #: plugin section name -> instance of the attrs class that plugin registered.
     plugins: Mapping[str, Any] = attrs.field(factory=dict)
+    #: dotted key -> where its value came from (the file's path, ``env NAME``, ``--set key``);
+    #: keys left at their default are absent. For error messages raised after validation.
+    origins: Mapping[str, str] = attrs.field(factory=dict, eq=False, repr=False)
 
     def plugin_settings(self, name: str) -> Any:
         return self.plugins.get(name)
+
+    def source_of(self, key: str) -> str:
+        """Where ``key`` (``node.storage``) got its value: ``from <file>``, ``from env NAME``,
+        ``from --set key`` or ``default``, for messages such as
+        ``node.storage = 'x' (from env ...): ...``."""
+        origin = self.origins.get(key)
+        return f"from {origin}" if origin else "default"
 
 
 #: Environment variables of the core, with the key each sets.
@@ -349,6 +359,15 @@ def _describe_errors(
         if text.startswith(_FIELD_MARK):
             field, _, text = text[len(_FIELD_MARK):].partition("\x00")
             steps.append(field)
+        table_type = _field_type(cls, [str(s) for s in steps[len(prefix):]]) \
+            if len(steps) > len(prefix) else cls
+        if (not text.startswith(("unknown key", "required key", "expected a table"))
+                and attrs.has(table_type)):
+            # A plain ValueError from a plugin's attrs validator names no field (it is raised
+            # inside __init__): find the field whose validator refuses its value.
+            blamed = _blame_field(table_type, _lookup(tree, steps), text)
+            if blamed is not None:
+                steps.append(blamed)
         key = ".".join(str(s) for s in steps)
         if text.startswith("unknown key"):
             names = text.partition("(")[2].rstrip(")")
@@ -361,6 +380,25 @@ def _describe_errors(
         value = _lookup(tree, steps)
         lines.append(f"{key} = {value!r} (from {source}): {text}")
     return "; ".join(lines)
+
+
+def _blame_field(cls: type, table: Any, message: str) -> str | None:
+    """The field of attrs class ``cls`` whose validator, run alone on its value in ``table``,
+    raises ``message`` (else the first whose validator refuses its value, in the order attrs
+    runs them), or None."""
+    if not isinstance(table, Mapping):
+        return None
+    refused = []
+    for field in attrs.fields(cls):
+        if field.validator is None or field.name not in table:
+            continue
+        try:
+            field.validator(None, field, table[field.name])
+        except Exception as exc:
+            if str(exc) == message:
+                return str(field.name)
+            refused.append(str(field.name))
+    return refused[0] if refused else None
 
 
 def _known_keys(cls: type, path: Sequence[Any]) -> str:
@@ -443,7 +481,18 @@ def build_config(sources: ConfigSources, sections: Mapping[str, Any]) -> Config:
                          sources.file_name)
         for name, reg in sections.items()
     }
-    return Config(node=node, cluster=cluster, plugins=plugins)
+    origins = {".".join(path): sources.file_name for path in _leaf_paths(sources.file_data)}
+    origins.update((".".join(path), origin) for path, origin in where.items())
+    return Config(node=node, cluster=cluster, plugins=plugins, origins=origins)
+
+
+def _leaf_paths(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()
+                ) -> Iterator[tuple[str, ...]]:
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _leaf_paths(value, (*prefix, key))
+        else:
+            yield (*prefix, key)
 
 
 TOP_LEVEL_TABLES = frozenset({"node", "cluster", "plugins"})

@@ -145,3 +145,48 @@ def test_unknown_plugin_section(tmp_path):
 def test_list_of_wrong_items(tmp_path):
     with pytest.raises(ConfigError, match=r"node.plugins.1|node.plugins\[1\]|expected a string"):
         structure_node(sources(tmp_path, '[node]\nplugins = ["a", 3]\n'))
+
+
+def _at_most_100(instance, attribute, value):
+    # A third-party validator: a plain ValueError that names no key.
+    if value > 100:
+        raise ValueError(f"must be at most 100, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class LimitedSettings:
+    low: int = attrs.field(default=1, validator=_at_most_100)
+    high: int = attrs.field(default=2, validator=_at_most_100)
+
+
+LIMITED = {"limited": Registration("limited", LimitedSettings, "limited-plugin",
+                                   {"LIMITED_HIGH": "high"})}
+
+
+@pytest.mark.parametrize(("text", "sets", "environ", "expected"), [
+    ("", [], {"LIMITED_HIGH": "500"},
+     "plugins.limited.high = 500 (from env LIMITED_HIGH): must be at most 100, got 500"),
+    ("", ["plugins.limited.low=200"], {},
+     "plugins.limited.low = 200 (from --set plugins.limited.low): must be at most 100, got 200"),
+    ("[plugins.limited]\nhigh = 300\n", [], {},
+     "plugins.limited.high = 300 (from {file}): must be at most 100, got 300"),
+    # Two bad values: the one attrs checked first is reported, with its own source.
+    ("[plugins.limited]\nhigh = 300\n", ["plugins.limited.low=200"], {},
+     "plugins.limited.low = 200 (from --set plugins.limited.low): must be at most 100, got 200"),
+])
+def test_plugin_validator_errors_name_the_key_and_its_source(tmp_path, text, sets, environ,
+                                                              expected):
+    with pytest.raises(ConfigError) as info:
+        build_config(sources(tmp_path, text, sets, environ), LIMITED)
+    assert str(info.value) == expected.format(file=tmp_path / "distcache.toml")
+
+
+def test_source_of_each_key(tmp_path):
+    config = build_config(sources(tmp_path, "[node]\nport = 7000\n[plugins.demo]\nlabel = 'a'\n",
+                                  ["node.id=n7"], {"DEMO_CAPACITY": "3"}), SECTIONS)
+    path = tmp_path / "distcache.toml"
+    assert config.source_of("node.port") == f"from {path}"
+    assert config.source_of("plugins.demo.label") == f"from {path}"
+    assert config.source_of("node.id") == "from --set node.id"
+    assert config.source_of("plugins.demo.capacity") == "from env DEMO_CAPACITY"
+    assert config.source_of("node.storage") == "default"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 
+import attrs
 import pytest
 import redis
+
+from distcache_core.config import NodeConfig
 
 
 def test_serve_prints_where_it_listens_and_serves_nc_style(node_process):
@@ -54,6 +58,11 @@ def test_example_plugin_served_by_a_node_process(node_process, cli):
     (["--set", "node.colour=1"], {}, "node.colour: unknown key"),
     ([], {"CACHE_CAPACITY": "many"},
      "plugins.lru_ttl.capacity = 'many' (from env CACHE_CAPACITY): expected an integer"),
+    # The plugin's own validator: the key and its source, not the whole table (issue 7).
+    ([], {"CACHE_CAPACITY": "-5"}, "distcache: config error: plugins.lru_ttl.capacity = -5 "
+     "(from env CACHE_CAPACITY): capacity must be a non-negative integer, got -5"),
+    (["--set", "plugins.lru_ttl.default_ttl_seconds=-1"], {},
+     "plugins.lru_ttl.default_ttl_seconds = -1 (from --set plugins.lru_ttl.default_ttl_seconds)"),
     (["--set", "node.storage=nosuch"], {}, "node.storage = 'nosuch': no storage engine"),
     (["--set", "node.plugins=['no_such_module_x']"], {}, "'no_such_module_x'"),
 ])
@@ -84,3 +93,26 @@ def test_port_in_use_exits_1(node_process, cli):
     proc = node_process("--port", "0")
     result = cli("serve", "--port", str(proc.port))
     assert result.returncode == 1 and "cannot listen" in result.stderr
+
+
+def test_config_keys_lists_every_key_with_default_and_env(cli):
+    result = cli("config-keys")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "node.port = 6379" in lines
+    assert 'node.id = "node-1"  (env NODE_ID)' in lines
+    assert "plugins.lru_ttl.capacity = 10000  (env CACHE_CAPACITY)" in lines
+    assert "plugins.lru_ttl.default_ttl_seconds = 0  (env TTL_DEFAULT)" in lines
+    assert "    Name of the storage engine plugin." in lines  # the field's #: comment
+    listed = {key["key"]: key for key in json.loads(cli("config-keys", "--json").stdout)}
+    # Every key the node validates, no more: NodeConfig's fields and each plugin's table.
+    assert {k for k in listed if k.startswith("node.")} == {
+        f"node.{field.name}" for field in attrs.fields(NodeConfig)}
+    assert listed["plugins.lru_ttl.capacity"]["env"] == "CACHE_CAPACITY"
+    assert listed["node.persistence"]["default"] == "[]"
+
+
+def test_serve_help_points_to_config_keys(cli):
+    result = cli("serve", "--help")
+    assert result.returncode == 0
+    assert "distcache config-keys" in " ".join(result.stdout.split())
