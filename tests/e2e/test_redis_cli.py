@@ -115,3 +115,35 @@ def test_one_shot_commands(node) -> None:
     assert re.fullmatch(r"\d+\n", cli("DBSIZE"))
     with RawSession(node.port) as session:
         assert session.request(b"GET greeting\r\n").value == b"hi"
+
+
+NOT_SERVED = [("LPUSH", "queue", "job-1"), ("RPUSH", "l", "a"), ("LRANGE", "l", "0", "-1"),
+              ("HSET", "h", "f", "v"), ("HGETALL", "h"), ("SADD", "s", "m"),
+              ("ZADD", "z", "1", "m"), ("XADD", "x", "*", "f", "v")]
+
+
+def test_data_types_not_served_are_unknown_commands_as_the_readme_shows(node) -> None:
+    readme = README.read_text()
+    with RawSession(node.port) as session:
+        for args in NOT_SERVED:
+            reply = session.request(" ".join(args).encode() + b"\r\n")
+            quoted = "".join(f"'{a}' " for a in args[1:])
+            assert reply.raw == (f"-ERR unknown command '{args[0]}', with args beginning "
+                                 f"with: {quoted}\r\n").encode()
+        assert session.request(b"PING\r\n").raw == b"+PONG\r\n"  # still usable
+    shown = "(error) ERR unknown command 'LPUSH', with args beginning with: 'queue' 'job-1'"
+    assert shown in readme
+
+
+def test_readme_benchmark_invocation_runs_every_test(node) -> None:
+    """The README's redis-benchmark line covers only commands the node serves."""
+    line = next(line for line in README.read_text().splitlines()
+                if line.startswith("redis-benchmark -p 6379"))
+    args = line.split()[1:]
+    args[args.index("6379")] = str(node.port)
+    done = subprocess.run(["redis-benchmark", *args, "-n", "200", "-c", "2"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    output = done.stdout.replace("\r", "\n")
+    assert done.returncode == 0 and "Error" not in output, output
+    for name in ("PING_INLINE", "SET", "GET", "INCR", "MSET"):
+        assert re.search(rf"^{name}.*requests per second", output, re.M), output
