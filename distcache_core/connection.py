@@ -21,8 +21,8 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
-from .dispatch import dispatch, dispatch_one
-from .protocol import RequestParser, encode_error, encode_resp2, encode_resp3
+from .dispatch import dispatch, dispatch_one, error_reply
+from .protocol import RequestParser, encode_resp2, encode_resp3
 from .replyqueue import ReplyQueue
 
 if TYPE_CHECKING:
@@ -286,7 +286,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _protocol_error(self, message: str) -> None:
         self.server.note_protocol_error(self.peer, message)
-        self._write_now(encode_error(f"ERR Protocol error: {message}"))
+        self._write_now(error_reply(self, f"ERR Protocol error: {message}"))
         self.close()
 
     # -- flow control helpers ------------------------------------------------------------------

@@ -50,10 +50,18 @@ def arity_error(name: str) -> CommandError:
     return CommandError(f"ERR wrong number of arguments for '{name}' command")
 
 
-def internal_error(argv: list[bytes]) -> bytes:
+def error_reply(conn: Any, message: str) -> bytes:
+    """The one place an error reply is encoded: counts it (INFO ``total_error_replies`` and,
+    by its code, ``errorstats``) and returns ``-<message>\r\n``."""
+    conn.error_replies += 1
+    conn.server.error_stats.count(message)
+    return encode_error(message)
+
+
+def internal_error(conn: Any, argv: list[bytes]) -> bytes:
     # A handler bug must not take the node or this client down: log it, answer, go on.
     log.exception("command %r failed", argv[0][:64])
-    return encode_error("ERR internal error while running the command (see node log)")
+    return error_reply(conn, "ERR internal error while running the command (see node log)")
 
 
 def dispatch(conn: Any, requests: Sequence[list[bytes]], out: list[bytes]) -> int:
@@ -99,8 +107,7 @@ def dispatch(conn: Any, requests: Sequence[list[bytes]], out: list[bytes]) -> in
                     append(encoded)
                     size += len(encoded)
             except CommandError as exc:
-                conn.error_replies += 1
-                append(encode_error(exc.message))
+                append(error_reply(conn, exc.message))
             except TypeError:
                 if isinstance(reply, Awaitable):  # an async handler: the encoder refused it
                     result = defer(conn, argv, reply)
@@ -110,11 +117,9 @@ def dispatch(conn: Any, requests: Sequence[list[bytes]], out: list[bytes]) -> in
                     else:
                         size += conn.hold(out, result)
                 else:
-                    conn.error_replies += 1
-                    append(internal_error(argv))
+                    append(internal_error(conn, argv))
             except Exception:
-                conn.error_replies += 1
-                append(internal_error(argv))
+                append(internal_error(conn, argv))
         else:
             encoded_or_future = _slow(conn, command, argv)
             if type(encoded_or_future) is bytes:
@@ -155,16 +160,13 @@ def dispatch_one(conn: Any, argv: list[bytes]) -> bytes | asyncio.Future[bytes]:
         # Looked up after the handler ran: HELLO switches the encoder for its own reply.
         return conn.encode(reply)
     except CommandError as exc:
-        conn.error_replies += 1
-        return encode_error(exc.message)
+        return error_reply(conn, exc.message)
     except TypeError:
         if isinstance(reply, Awaitable):  # an async handler: the encoder refused it
             return defer(conn, argv, reply)
-        conn.error_replies += 1
-        return internal_error(argv)
+        return internal_error(conn, argv)
     except Exception:
-        conn.error_replies += 1
-        return internal_error(argv)
+        return internal_error(conn, argv)
 
 
 def _slow(conn: Any, command: Any, argv: list[bytes]) -> bytes | asyncio.Future[bytes]:
@@ -182,8 +184,7 @@ def _slow(conn: Any, command: Any, argv: list[bytes]) -> bytes | asyncio.Future[
         if conn.gated:
             return conn.gate(conn, command, argv)  # type: ignore[no-any-return]
     except CommandError as exc:
-        conn.error_replies += 1
-        return encode_error(exc.message)
+        return error_reply(conn, exc.message)
     return call_handler(conn, command, argv)
 
 
@@ -201,11 +202,9 @@ def call_handler(conn: Any, command: Any, argv: list[bytes]) -> bytes | asyncio.
             return defer(conn, argv, reply)
         return conn.encode(reply)
     except CommandError as exc:
-        conn.error_replies += 1
-        return encode_error(exc.message)
+        return error_reply(conn, exc.message)
     except Exception:
-        conn.error_replies += 1
-        return internal_error(argv)
+        return internal_error(conn, argv)
 
 
 def defer(conn: Any, argv: list[bytes], awaitable: Awaitable[Any]
@@ -226,11 +225,9 @@ def defer(conn: Any, argv: list[bytes], awaitable: Awaitable[Any]
         except StopIteration as stop:
             return _encode_result(conn, argv, stop.value)
         except CommandError as exc:
-            conn.error_replies += 1
-            return encode_error(exc.message)
+            return error_reply(conn, exc.message)
         except Exception:
-            conn.error_replies += 1
-            return internal_error(argv)
+            return internal_error(conn, argv)
         awaitable = _resume(awaitable, first)
     return asyncio.ensure_future(_finish(conn, argv, awaitable))
 
@@ -260,17 +257,14 @@ def _encode_result(conn: Any, argv: list[bytes], reply: Any) -> bytes:
             return OK_LINE
         return conn.encode(reply)  # type: ignore[no-any-return]
     except Exception:
-        conn.error_replies += 1
-        return internal_error(argv)
+        return internal_error(conn, argv)
 
 
 async def _finish(conn: Any, argv: list[bytes], awaitable: Awaitable[Any]) -> bytes:
     try:
         reply = await awaitable
     except CommandError as exc:
-        conn.error_replies += 1
-        return encode_error(exc.message)
+        return error_reply(conn, exc.message)
     except Exception:
-        conn.error_replies += 1
-        return internal_error(argv)
+        return internal_error(conn, argv)
     return _encode_result(conn, argv, reply)

@@ -1,15 +1,13 @@
-"""Error replies counted as Redis counts them: INFO's ``total_error_replies`` and its
-``errorstats`` section (``errorstat_ERR:count=3``).
+"""Error replies counted by code as Redis counts them: INFO's ``errorstats`` section
+(``errorstat_ERR:count=3``), next to ``total_error_replies``.
 
-The count is taken where an error reply is encoded, so every error a client receives counts
-once, whichever path produced it (an unknown command, a wrong arity, NOAUTH, a handler's
-``CommandError``, a protocol error). Success replies never come here: the request path pays
-nothing for it.
+The count is taken where an error reply is encoded (``dispatch.error_reply``), so every error a
+client receives counts once, whichever path produced it (an unknown command, a wrong arity,
+NOAUTH, a handler's ``CommandError``, a protocol error). Success replies never come here: the
+request path pays nothing for it.
 """
 
 from __future__ import annotations
-
-from .protocol import encode_error
 
 __all__ = ["ErrorStats", "error_code"]
 
@@ -33,6 +31,7 @@ class ErrorStats:
     __slots__ = ("by_code", "total")
 
     def __init__(self) -> None:
+        #: Every error reply counted (the server's ``total_error_replies`` counts the same).
         self.total = 0
         self.by_code: dict[str, int] = {}
 
@@ -46,12 +45,6 @@ class ErrorStats:
             by_code[code] += 1
         elif len(by_code) < MAX_ERROR_CODES:
             by_code[code] = 1
-
-    def encode(self, message: str) -> bytes:
-        """Count the error and return its reply line: the one call where an error reply is
-        encoded (``-<message>\\r\\n``)."""
-        self.count(message)
-        return encode_error(message)
 
     def reset(self) -> None:
         """CONFIG RESETSTAT."""

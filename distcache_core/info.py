@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import REDIS_COMPAT_VERSION, __version__
-from .errorstats import ErrorStats
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -105,22 +104,13 @@ def _stats(node: Any) -> list[tuple[str, Any]]:
         ("evicted_keys", engine_stats.evictions),
         ("keyspace_hits", engine_stats.hits),
         ("keyspace_misses", engine_stats.misses),
-        ("total_error_replies", _error_stats(node).total),
+        ("total_error_replies", server_stats.error_replies),
         ("protocol_errors", server_stats.protocol_errors),
     ]
 
 
-def _error_stats(node: Any) -> ErrorStats:
-    # The server owns the counters and counts where it encodes error replies; a server
-    # without them reports none.
-    return getattr(node.server, "error_stats", None) or _NO_ERRORS
-
-
-_NO_ERRORS = ErrorStats()
-
-
 def _errorstats(node: Any) -> list[tuple[str, Any]]:
-    return list(_error_stats(node).info_fields())
+    return list(node.server.error_stats.info_fields())
 
 
 def _replication(node: Any) -> list[tuple[str, Any]]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .command_table import CommandTable
 from .connection import MAX_CLIENTS_REPLY, ClientConnection
 from .dispatch import unknown_command_error
+from .errorstats import ErrorStats
 from .mutations import MutationStream
 from .protocol import ProtocolLimits
 
@@ -102,6 +103,8 @@ class RespServer:
         self.barrier_enabled = False
         self.shutting_down = False
         self.stats = ServerStats()
+        #: Error replies by code (INFO errorstats), counted by ``dispatch.error_reply``.
+        self.error_stats = ErrorStats()
         self.connections: dict[int, ClientConnection] = {}
         #: Gates that apply to every connection (loading, a long script), by name, in order;
         #: see :meth:`set_node_gate`. A connection's own gate (MULTI) is ``conn_gates``.
@@ -130,6 +133,7 @@ class RespServer:
 
     def reset_stats(self) -> None:
         self.stats = ServerStats()
+        self.error_stats.reset()
         for conn in self.connections.values():
             conn.commands_processed = conn.net_input_bytes = conn.net_output_bytes = 0
             conn.error_replies = 0

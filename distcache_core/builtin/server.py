@@ -137,10 +137,7 @@ def _config_set(conn: Any, argv: list[bytes]) -> str:
 
 
 def _config_resetstat(conn: Any, argv: list[bytes]) -> str:
-    conn.server.reset_stats()
-    error_stats = getattr(conn.server, "error_stats", None)
-    if error_stats is not None:
-        error_stats.reset()
+    conn.server.reset_stats()  # error counters too
     return "OK"
 
 

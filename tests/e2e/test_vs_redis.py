@@ -71,3 +71,20 @@ def test_parse_reply_splits_a_stream() -> None:
     assert kinds == ["+", "$", "*", "%", "=", "*", "_", ",", "#"]
     nested, _ = parse_reply(b"%1\r\n$1\r\nk\r\n~1\r\n+f\r\n")
     assert nested.pairs()[0][1].items[0].value == b"f"
+
+
+def test_protocol_errors_count_as_error_replies(redis_server, builtin_node) -> None:
+    """A protocol error's reply counts in total_error_replies and errorstats, as in Redis."""
+    infos = []
+    for port in (redis_server.port, builtin_node.port):
+        with RawSession(port) as control:
+            assert control.request(b"CONFIG RESETSTAT\r\n").raw == b"+OK\r\n"
+        with RawSession(port) as broken:
+            reply = broken.request(b"*1\r\n$x\r\n")
+            assert reply.raw == b"-ERR Protocol error: invalid bulk length\r\n"
+        with RawSession(port) as control:
+            text = (control.request(b"INFO errorstats\r\n").value or b"").decode()
+            stats = (control.request(b"INFO stats\r\n").value or b"").decode()
+        infos.append((text.splitlines()[1:], [line for line in stats.splitlines()
+                                              if line.startswith("total_error_replies")]))
+    assert infos[0] == infos[1] == (["errorstat_ERR:count=1"], ["total_error_replies:1"])
