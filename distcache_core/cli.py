@@ -1,5 +1,5 @@
-"""The ``distcache`` command: ``serve``, ``plugins``, ``check-config``, ``ping`` and
-``config-keys``.
+"""The ``distcache`` command: ``serve``, ``plugins``, ``check-config``, ``ping``,
+``config-keys``, ``check-wal`` and ``check-snapshot``.
 
 Only this module turns errors into exit codes: 2 for a bad configuration or plugin (before
 anything listens), 1 for a failure while running.
@@ -17,6 +17,7 @@ import socket
 import sys
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -24,7 +25,7 @@ import attrs
 from . import __version__
 from .config import ConfigSources, structure_node
 from .config_keys import config_keys
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, PersistenceError, PluginError
 from .node import Node
 from .plugins import Registry, load_plugins
 from .protocol import encode_request
@@ -76,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--config", "-c", metavar="PATH",
                       help="TOML config file (its node.plugins add plugin tables)")
     keys.add_argument("--json", action="store_true", help="machine-readable output")
+    check_wal = sub.add_parser("check-wal", help="verify a write-ahead log (exit 1: corrupt)")
+    check_wal.add_argument("path", metavar="PATH", help="the WAL directory or one of its files")
+    check_wal.add_argument("--repair", action="store_true",
+                           help="keep the records before the first bad one (backups are kept)")
+    check_snapshot = sub.add_parser("check-snapshot", help="verify a snapshot (exit 1: bad)")
+    check_snapshot.add_argument("path", metavar="PATH", help="a snapshot file or directory")
     return parser
 
 
@@ -216,8 +223,30 @@ def cmd_config_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_checker(kind: str, path: str, repair: bool) -> int:
+    """Hand ``path`` to the persistence plugin that checks files of ``kind`` and knows it."""
+    registry = Registry.collect(load_plugins().pm)
+    checkers = [reg.obj for reg in registry.persistence.values()
+                if getattr(reg.obj, "check_kind", None) == kind]
+    for checker in checkers:
+        if len(checkers) == 1 or checker.recognizes(Path(path)):
+            status: int = checker.check(Path(path), repair, sys.stdout)
+            return status
+    print(f"distcache: no loaded persistence plugin recognizes {path!r}", file=sys.stderr)
+    return 2
+
+
+def cmd_check_wal(args: argparse.Namespace) -> int:
+    return _run_checker("log", args.path, args.repair)
+
+
+def cmd_check_snapshot(args: argparse.Namespace) -> int:
+    return _run_checker("snapshot", args.path, False)
+
+
 COMMANDS = {"serve": cmd_serve, "plugins": cmd_plugins, "check-config": cmd_check_config,
-            "ping": cmd_ping, "config-keys": cmd_config_keys}
+            "ping": cmd_ping, "config-keys": cmd_config_keys, "check-wal": cmd_check_wal,
+            "check-snapshot": cmd_check_snapshot}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -229,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except PluginError as exc:
         print(f"distcache: plugin error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except PersistenceError as exc:  # data dir unusable or locked, a log that needs repair
+        print(f"distcache: persistence error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 0

@@ -6,12 +6,13 @@ directly; nothing here goes through pluggy on the request path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from .mutations import Cause, MutationListener
+from .mutations import Cause, Mutation, MutationListener
 
 
 @attrs.define
@@ -117,7 +118,12 @@ class StorageEngine(Protocol):
         """Number of keys held (may include expired keys not yet collected)."""
 
     def items(self) -> Iterator[tuple[bytes, bytes, int | None]]:
-        """(key, value, expire_at_ms) for every live key, for snapshots and rebalancing."""
+        """(key, value, expire_at_ms) for every live key, for snapshots and rebalancing.
+
+        The caller may write to the engine between items (a snapshot reads a slice, then lets
+        the loop serve requests): a key removed meanwhile is skipped, a key added meanwhile
+        may or may not be yielded, a key changed meanwhile is yielded with the value it has
+        when reached; no key is yielded twice."""
 
     def clear(self) -> None:
         """Remove every key (emits one ``FLUSHDB``)."""
@@ -148,33 +154,128 @@ class StorageEngineFactory(Protocol):
 
 
 @attrs.frozen
+class SnapshotRef:
+    """A snapshot a persistence plugin can load (``Persistence.snapshots``)."""
+
+    #: Sequence number of the image: every mutation up to it is in it, none after it.
+    seq: int
+    #: Where it is (a file, or a directory for an LMDB environment).
+    path: str
+    size_bytes: int
+    created_at_ms: int
+    #: Registered name of the plugin that wrote it and loads it.
+    source: str
+
+
+@attrs.frozen
 class RecoveryReport:
-    """What ``Persistence.recover`` found."""
+    """What recovery found and did, for the log, ``INFO persistence`` and tests."""
 
     keys_loaded: int = 0
     records_replayed: int = 0
+    #: Sequence number the node continues from.
     last_sequence: int = 0
-    #: Human-readable warnings, such as a truncated torn tail.
+    #: The snapshot loaded (its path), empty when none was.
+    snapshot: str = ""
+    #: Keys whose expiry passed while the node was down: not loaded.
+    keys_expired: int = 0
+    seconds: float = 0.0
+    #: Human-readable warnings: a torn tail truncated, a snapshot that failed its checksum.
     warnings: tuple[str, ...] = ()
 
 
 class Persistence(Protocol):
-    """Makes the keyspace survive restarts (write-ahead log, snapshots)."""
+    """Makes the keyspace survive restarts. Built by the factory a plugin registers through
+    ``distcache_register_persistence`` and driven by the node's
+    :class:`~distcache_core.persistence.PersistenceManager`, in this order:
 
-    def recover(self, engine: StorageEngine) -> RecoveryReport:
-        """Load the latest snapshot then replay the log from its sequence number on."""
+    1. ``open(status)`` before the node listens: create and check files; raise
+       :class:`~distcache_core.errors.PersistenceError` to refuse to start.
+    2. Recovery, while the node already answers ``-LOADING``: the manager collects every
+       plugin's ``snapshots()``, loads the newest one through its plugin's ``load_snapshot``
+       (an older one if that fails), then every log's ``replay(after_seq=snapshot.seq)``.
+       Both are coroutines that work in slices (``target.pause``) so the loop stays
+       responsive.
+    3. ``start(seq)``; then ``record(mutation)`` for every applied write (logs), ``barrier()``
+       once per loop turn that wrote, ``tick()`` every second, ``checkpoint(image)`` when
+       ``checkpoint_due`` or on SAVE/BGSAVE/BGREWRITEAOF, then ``compact(seq)``.
+    4. ``close()`` at shutdown (after a last checkpoint of snapshot plugins that want one).
 
-    def record(self, mutation: Any) -> None:
-        """Append one applied write."""
+    Everything runs on the event loop thread; blocking disk work belongs in a thread.
+    """
 
-    async def barrier(self) -> None:
-        """Return once recorded writes are as durable as the fsync policy demands."""
+    #: ``"log"`` (records every mutation and replays it: the WAL) or ``"snapshot"`` (writes
+    #: images of the keyspace: SAVE and BGSAVE, periodic saves).
+    role: str
+    #: The registered name, for messages and INFO.
+    name: str
 
-    def checkpoint(self, engine: StorageEngine) -> None:
-        """Write a snapshot and compact the log."""
+    def open(self, status: Any) -> None:
+        """Prepare files; ``status`` is the node's
+        :class:`~distcache_core.persistence.PersistenceStatus`, where the plugin reports write
+        failures (``status.set_write_error(self.name, message or None)``)."""
 
-    def close(self) -> None:
-        """Flush and release files."""
+    def snapshots(self) -> list[SnapshotRef]:
+        """Loadable snapshots, newest first, without reading them whole (may be empty)."""
+
+    async def load_snapshot(self, ref: SnapshotRef, target: Any) -> None:
+        """Load ``ref`` into ``target`` (a :class:`~distcache_core.persistence.RecoveryTarget`).
+        Raise :class:`~distcache_core.errors.CorruptSnapshotError` when it fails its checksum
+        or structure: the manager clears what was loaded and tries an older snapshot."""
+
+    def replay_size(self, after_seq: int) -> int:
+        """Bytes ``replay(after_seq)`` will read, for the loading progress (0: nothing)."""
+
+    async def replay(self, after_seq: int, target: Any) -> int:
+        """Apply every record with a sequence number above ``after_seq`` to ``target``, in order;
+        return the last sequence number seen (``after_seq`` when none). A torn tail is
+        truncated and reported with ``target.warn``; damage before the tail raises
+        :class:`~distcache_core.errors.CorruptLogError`. Snapshot plugins return ``after_seq``."""
+
+    def start(self, seq: int) -> None:
+        """Recovery is over and the node's mutation stream continues from ``seq``."""
+
+    def record(self, mutation: Mutation) -> None:
+        """One applied write (logs; subscribed to the mutation stream). Must not block or
+        raise: buffer it, and report failures through ``status`` when the buffer is written."""
+
+    def barrier(self) -> Awaitable[None] | None:
+        """An awaitable that completes once everything recorded so far is as durable as the
+        plugin promises (for a WAL with ``fsync = always``: on disk), or None when nothing
+        needs waiting for. Called once per loop turn that wrote. It raises
+        :class:`~distcache_core.errors.PersistenceWriteError` when the write failed; each
+        call returns a new awaitable, so cancelling one waiter cancels nothing else."""
+
+    def tick(self, now: float) -> None:
+        """Called every second (Unix time ``now``): timed fsyncs, retries after a failure."""
+
+    def checkpoint_due(self, now: float, seq: int) -> bool:
+        """True when the plugin's own schedule asks for a checkpoint now (save interval,
+        writes since the last one, log size), given the stream's current ``seq``."""
+
+    async def checkpoint(self, image: Any) -> SnapshotRef | None:
+        """Write a consistent image of the keyspace, read from ``image`` (a
+        :class:`~distcache_core.persistence.KeyspaceImage`) without stalling the loop; return
+        what was written (None if nothing was). A log's checkpoint is a rewrite of itself
+        (BGREWRITEAOF)."""
+
+    async def compact(self, retain_after_seq: int) -> None:
+        """Drop what is no longer needed to recover: the records up to ``retain_after_seq``
+        (logs), once a snapshot covers them. Must be crash-safe at every step."""
+
+    def info(self) -> list[tuple[str, Any]]:
+        """Fields for ``INFO persistence`` (Redis's names where Redis has one)."""
+
+    async def close(self) -> None:
+        """Write out what is buffered, sync it and release files."""
+
+
+class PersistenceFactory(Protocol):
+    """What ``distcache_register_persistence`` registers."""
+
+    def __call__(self, settings: Any, data_dir: Path) -> Persistence:
+        """Build from the plugin's config section (None when it has none) and the node's data
+        dir (the plugin keeps its files in a folder of its own under it)."""
 
 
 class HashStrategy(Protocol):

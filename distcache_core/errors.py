@@ -60,3 +60,31 @@ class OverflowCommandError(CommandError):
 
     def __init__(self) -> None:
         super().__init__(OVERFLOW)
+
+
+class PersistenceError(DistcacheError):
+    """Persistence cannot go on: the data dir is unusable or locked, or the files on disk
+    cannot be recovered without the operator. The node refuses to start with this message."""
+
+
+class CorruptLogError(PersistenceError):
+    """A log is damaged before its tail: replaying past the damage could apply later writes
+    without the earlier ones, so recovery stops and names the file, the offset and the repair
+    command."""
+
+    def __init__(self, path: str, offset: int, reason: str, repair_hint: str) -> None:
+        super().__init__(f"{path}: corrupt record at offset {offset}: {reason}; the node will "
+                         f"not start. Inspect it with `{repair_hint}` and add --repair to keep "
+                         "the records before it (a backup is kept)")
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+
+
+class CorruptSnapshotError(PersistenceError):
+    """A snapshot fails its checksum or structure; recovery reports it and uses an older one."""
+
+
+class PersistenceWriteError(DistcacheError):
+    """Writing or syncing a persistence file failed (ENOSPC, EIO). ``str()`` is the error line
+    that write commands get while it lasts, in Redis's ``-MISCONF`` wording."""

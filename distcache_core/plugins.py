@@ -34,6 +34,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "distcache_plugins.lru_ttl",
     "distcache_plugins.vnode_ring",
     "distcache_plugins.circuit_breaker",
+    "distcache_plugins.wal",
 )
 
 ENTRY_POINT_GROUP = "distcache"

@@ -2,7 +2,8 @@
 
 Subclass :class:`StorageEngineContract` in a test module (named ``Test...``) and implement
 ``make_engine``; see its docstring. :class:`HashStrategyContract` (``make_strategy``) does the
-same for hash strategies.
+same for hash strategies, :class:`PersistenceContract` (``make_plugin``) for persistence
+plugins.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ else:
     # would in a test module; this must run before the modules are imported.
     pytest.register_assert_rewrite("distcache_core.testing.storage_engine_contract",
                                    "distcache_core.testing.storage_engine_mutations",
-                                   "distcache_core.testing.hash_strategy_contract")
+                                   "distcache_core.testing.hash_strategy_contract",
+                                   "distcache_core.testing.persistence_contract")
 
 from .hash_strategy_contract import HashStrategyContract  # noqa: E402
+from .persistence_contract import PersistenceContract  # noqa: E402
 from .storage_engine_contract import FakeClock, StorageEngineContract  # noqa: E402
 
-__all__ = ["FakeClock", "HashStrategyContract", "StorageEngineContract"]
+__all__ = ["FakeClock", "HashStrategyContract", "PersistenceContract", "StorageEngineContract"]

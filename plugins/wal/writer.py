@@ -1,0 +1,221 @@
+"""Group commit: the loop appends encoded records to a buffer; one thread writes and syncs.
+
+Per write the loop pays for encoding the record into a ``bytearray`` (``record``). Once per
+loop turn that wrote, the node asks for the barrier: the buffer is handed whole to the writer
+thread as one ``write`` (and, with ``always``, one ``fdatasync``), and every client of that
+turn waits on the same disk operation (Redis does the same in ``beforeSleep``). While one
+flush is in the thread, later turns' records gather in the buffer and go together in the next
+one, so under load a flush carries more records the slower the disk is. The thread releases
+the GIL for the syscalls; reads keep being served meanwhile.
+
+``everysec`` and ``no`` hand the buffer over the same way but nobody waits for it; ``tick``
+syncs once a second (``everysec``). A failed write or sync leaves the records at the front of
+the buffer to retry, cuts the file back to its size before the write (no record is written
+twice), turns writes into ``-MISCONF`` through the status and fails the waiting barriers; the
+next successful write lifts it.
+
+Every disk operation of the WAL (writes, syncs, rolls, rewrites, deletions) runs on the one
+thread, in the order it was asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import os
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from distcache_core.errors import PersistenceWriteError
+from distcache_core.mutations import Mutation
+from distcache_core.persistence import aof_write_error
+
+from .format import append_mutation
+from .segments import ActiveSegment
+
+T = TypeVar("T")
+
+ALWAYS, EVERYSEC, NO = "always", "everysec", "no"
+
+
+def describe_os_error(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.strerror or os.strerror(exc.errno)
+    return str(exc) or type(exc).__name__
+
+
+class GroupCommitWriter:
+    """The buffer, the flush in flight and its waiters, and the writer thread."""
+
+    def __init__(self, segment: ActiveSegment, policy: str,
+                 report_error: Callable[[str | None], None]) -> None:
+        self.segment = segment
+        self.policy = policy
+        self._sync_each = policy == ALWAYS
+        self._report_error = report_error
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._buffer = bytearray()
+        self._buffer_seq = 0
+        self._buffer_records = 0
+        self._inflight: asyncio.Future[None] | None = None
+        #: Barriers of the flush in flight, and of the records still in the buffer.
+        self._inflight_waiters: list[asyncio.Future[None]] = []
+        self._pending_waiters: list[asyncio.Future[None]] = []
+        self._sync_inflight = False
+        self._unsynced_bytes = 0
+        self.error: str | None = None
+        self._error_kind = ""
+        #: Counters for INFO.
+        self.records = 0
+        self.flushes = 0
+        self.fsyncs = 0
+        self.records_synced = 0
+        self.bytes_written = 0
+        self._records_unsynced = 0
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="distcache-wal")
+
+    # --- loop side ----------------------------------------------------------------------------
+
+    def record(self, mutation: Mutation) -> None:
+        append_mutation(self._buffer, mutation)
+        self._buffer_seq = mutation.seq
+        self._buffer_records += 1
+
+    @property
+    def buffered_bytes(self) -> int:
+        return len(self._buffer)
+
+    @property
+    def sync_in_flight(self) -> bool:
+        return self._sync_inflight
+
+    def barrier(self) -> Awaitable[None] | None:
+        if not self._sync_each:
+            if self._buffer and self._inflight is None:
+                self._flush()
+            return None
+        loop = self._loop
+        assert loop is not None
+        if not self._buffer:
+            if self._inflight is None:
+                return None
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._inflight_waiters.append(waiter)
+            return waiter
+        waiter = loop.create_future()
+        self._pending_waiters.append(waiter)
+        if self._inflight is None:
+            self._flush()
+        return waiter
+
+    def tick(self) -> None:
+        """Once a second: write what no barrier wrote (expirations between requests), retry
+        after a failure, and with ``everysec`` sync."""
+        if self._executor is None:
+            return
+        if self._buffer and self._inflight is None:
+            self._flush()
+        if self.policy == EVERYSEC and self._unsynced_bytes and not self._sync_inflight:
+            self._sync_inflight = True
+            records = self._records_unsynced
+            self._unsynced_bytes = self._records_unsynced = 0
+            job = self.run_in_thread(self.segment.sync)
+            job.add_done_callback(functools.partial(self._synced, records))
+
+    def _flush(self) -> None:
+        data, self._buffer = self._buffer, bytearray()
+        records, self._buffer_records = self._buffer_records, 0
+        waiters, self._pending_waiters = self._pending_waiters, []
+        self._inflight_waiters = waiters
+        job = self.run_in_thread(self.segment.append, data, self._sync_each, self._buffer_seq)
+        self._inflight = job
+        job.add_done_callback(functools.partial(self._flushed, data, records, waiters))
+
+    def _flushed(self, data: bytearray, records: int, waiters: list[asyncio.Future[None]],
+                 job: asyncio.Future[None]) -> None:
+        self._inflight = None
+        exc = job.exception() if not job.cancelled() else asyncio.CancelledError()
+        if exc is not None:
+            self._buffer[0:0] = data  # retried first, before anything recorded since
+            self._buffer_records += records
+            self._failed(exc, "write")
+            error = PersistenceWriteError(self.error or "write failed")
+            for waiter in (*waiters, *self._pending_waiters):
+                if not waiter.done():
+                    waiter.set_exception(error)
+            self._pending_waiters = []
+            return
+        self.flushes += 1
+        self.records += records
+        self.bytes_written += len(data)
+        if self._sync_each:
+            self.fsyncs += 1
+            self.records_synced += records
+        else:
+            self._unsynced_bytes += len(data)
+            self._records_unsynced += records
+        self._recovered("write")
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._buffer and (self._pending_waiters or not self._sync_each):
+            self._flush()
+
+    def _synced(self, records: int, job: asyncio.Future[None]) -> None:
+        self._sync_inflight = False
+        exc = job.exception() if not job.cancelled() else asyncio.CancelledError()
+        if exc is not None:
+            self._unsynced_bytes = max(self._unsynced_bytes, 1)  # sync again next tick
+            self._records_unsynced += records
+            self._failed(exc, "sync")
+            return
+        self.fsyncs += 1
+        self.records_synced += records
+        self._recovered("sync")
+
+    def _failed(self, exc: BaseException, kind: str) -> None:
+        reason = describe_os_error(exc)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            reason = os.strerror(errno.ENOSPC)
+        self.error = aof_write_error(reason)
+        self._error_kind = kind
+        self._report_error(self.error)
+
+    def _recovered(self, kind: str) -> None:
+        """A write or sync worked: that lifts an error of the same kind (a sync that works
+        says nothing about records still waiting to be written)."""
+        if self.error is not None and self._error_kind == kind:
+            self.error = None
+            self._report_error(None)
+
+    # --- the thread ---------------------------------------------------------------------------
+
+    def run_in_thread(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        assert self._loop is not None and self._executor is not None
+        return self._loop.run_in_executor(self._executor, fn, *args)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the writer thread, after everything asked for before it."""
+        result: T = await self.run_in_thread(fn, *args)
+        return result
+
+    async def close(self) -> None:
+        """Write out the buffer, sync, close the segment and stop the thread."""
+        if self._executor is None:
+            return
+        if self._inflight is not None:
+            await asyncio.wait([self._inflight])
+        if self._buffer:
+            data, self._buffer = self._buffer, bytearray()
+            self.records += self._buffer_records
+            self._buffer_records = 0
+            await self.run(self.segment.append, data, True, self._buffer_seq)
+        await self.run(self.segment.close)
+        self._executor.shutdown(wait=True)
+        self._executor = None
