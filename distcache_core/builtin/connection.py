@@ -1,4 +1,4 @@
-"""Connection commands: PING ECHO QUIT HELLO AUTH SELECT CLIENT RESET.
+"""Connection commands: PING ECHO QUIT HELLO AUTH SELECT RESET, and CLIENT (from .client).
 
 Replies and error strings follow the Redis command reference (redis.io/commands).
 """
@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import REDIS_COMPAT_VERSION
-from ..command_table import Command, Subcommand, subcommand_handler
-from ..errors import NOT_INTEGER, SYNTAX, WRONGPASS, CommandError
+from ..command_table import Command
+from ..errors import NOT_INTEGER, WRONGPASS, CommandError
 from ..hookspecs import hookimpl
-from ..replies import VerbatimReply
-from .arguments import parse_int
+from . import client
+from .client import valid_client_name
 
 
 def ping(conn: Any, argv: list[bytes]) -> Any:
@@ -76,7 +76,7 @@ def hello(conn: Any, argv: list[bytes]) -> dict[str, Any]:
             credentials = (argv[i + 1], argv[i + 2])
             i += 3
         elif option == b"setname" and remaining >= 1:
-            name = _valid_client_name(argv[i + 1])
+            name = valid_client_name(argv[i + 1])
             i += 2
         else:
             raise CommandError(f"ERR Syntax error in HELLO option '{_text(argv[i])}'")
@@ -126,97 +126,6 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def _valid_client_name(name: bytes) -> bytes:
-    # Redis allows printable ASCII without spaces (validateClientName in networking.c).
-    if any(c < 0x21 or c > 0x7E for c in name):
-        raise CommandError(
-            "ERR Client names cannot contain spaces, newlines or special characters.")
-    return name
-
-
-CLIENT_HELP = [
-    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "GETNAME",
-    "    Return the name of the current connection.",
-    "ID",
-    "    Return the ID of the current connection.",
-    "INFO",
-    "    Return information about the current client connection.",
-    "LIST",
-    "    Return information about client connections.",
-    "SETINFO <option> <value>",
-    "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
-    "SETNAME <name>",
-    "    Assign the name <name> to the current connection.",
-    "HELP",
-    "    Print this help.",
-]
-
-
-_CLIENT_TYPES = (b"normal", b"slave", b"replica", b"pubsub", b"master")
-
-
-def _client_list(conn: Any, argv: list[bytes]) -> VerbatimReply:
-    clients = list(conn.server.connections.values())
-    if len(argv) == 4 and argv[2].lower() == b"type":
-        kind = argv[3].lower()
-        if kind not in _CLIENT_TYPES:
-            raise CommandError(f"ERR Unknown client type '{_text(argv[3])}'")
-        if kind != b"normal":  # every DistCache client is a normal one
-            clients = []
-    elif len(argv) > 3 and argv[2].lower() == b"id":
-        wanted = set()
-        for raw in argv[3:]:
-            try:
-                wanted.add(parse_int(raw))
-            except CommandError:
-                raise CommandError("ERR Invalid client ID") from None
-        clients = [c for c in clients if c.client_id in wanted]
-    elif len(argv) != 2:
-        raise CommandError(SYNTAX)
-    return VerbatimReply("".join(c.describe() + "\n" for c in clients).encode())
-
-
-def _client_setname(conn: Any, argv: list[bytes]) -> str:
-    conn.client_name = _valid_client_name(argv[2]) or None
-    return "OK"
-
-
-def _client_setinfo(conn: Any, argv: list[bytes]) -> str:
-    option, value = argv[2].lower(), argv[3]
-    if option not in (b"lib-name", b"lib-ver"):
-        raise CommandError(f"ERR Unrecognized option '{_text(argv[2])}'")
-    if any(c < 0x21 or c > 0x7E for c in value):
-        raise CommandError(f"ERR {option.decode().upper()} cannot contain spaces, newlines or "
-                           "special characters.")
-    setattr(conn, "lib_name" if option == b"lib-name" else "lib_ver", value)
-    return "OK"
-
-
-_CLIENT_FLAGS = frozenset({"noscript", "loading", "stale"})
-CLIENT_SUBCOMMANDS = (
-    Subcommand(name="getname", arity=2, flags=_CLIENT_FLAGS,
-               handler=lambda conn, argv: conn.client_name,
-               summary="Returns the name of the connection."),
-    Subcommand(name="id", arity=2, flags=_CLIENT_FLAGS,
-               handler=lambda conn, argv: conn.client_id,
-               summary="Returns the unique client ID of the connection."),
-    Subcommand(name="info", arity=2, flags=_CLIENT_FLAGS,
-               handler=lambda conn, argv: VerbatimReply((conn.describe() + "\n").encode()),
-               summary="Returns information about the connection."),
-    Subcommand(name="list", arity=-2, flags=_CLIENT_FLAGS | {"admin"}, handler=_client_list,
-               summary="Lists open connections."),
-    Subcommand(name="setname", arity=3, flags=_CLIENT_FLAGS, handler=_client_setname,
-               summary="Sets the connection name."),
-    # Redis 7.2's: redis-py 5 sends it on every new connection.
-    Subcommand(name="setinfo", arity=4, flags=_CLIENT_FLAGS, handler=_client_setinfo,
-               summary="Sets information specific to the client or connection."),
-    Subcommand(name="help", arity=2, flags={"loading", "stale"},
-               handler=lambda conn, argv: CLIENT_HELP,
-               summary="Returns helpful text about the different subcommands."),
-)
-
-
 @hookimpl
 def distcache_register_commands(register: Callable[[Command], None]) -> None:
     group = "connection"
@@ -238,8 +147,6 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
                 summary="Changes the selected database (only 0 exists)."),
         Command(name="reset", handler=reset, arity=1, flags=handshake, group=group,
                 summary="Resets the connection."),
-        Command(name="client", handler=subcommand_handler("client", CLIENT_SUBCOMMANDS),
-                arity=-2, group=group, subcommands=CLIENT_SUBCOMMANDS,
-                summary="A container for client connection commands."),
+        client.CLIENT,
     ):
         register(command)

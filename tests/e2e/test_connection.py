@@ -188,3 +188,31 @@ def test_example_plugin_command_is_served(make_node):
     client = redis.Redis(port=node.port)
     assert client.execute_command("GREET", "Ada") == b"Hello, Ada!"
     assert client.execute_command("GREET") == b"Hello, world!"
+
+
+def test_client_kill_closes_the_named_connections(node, raw_client):
+    killer, victim, bystander = (raw_client(node.port) for _ in range(3))
+    victim.send(b"CLIENT ID\r\n")
+    victim_id = victim.reply()
+    # By id (new form): the count of connections closed.
+    killer.send(f"CLIENT KILL ID {victim_id}\r\n".encode())
+    assert killer.reply() == 1
+    assert victim.is_closed_by_peer()
+    # By address (old form): the address CLIENT LIST shows, i.e. the client's own socket.
+    host, port = bystander.sock.getsockname()[:2]
+    killer.send(f"CLIENT KILL {host}:{port}\r\n".encode())
+    assert killer.reply() == b"OK"
+    assert bystander.is_closed_by_peer()
+    killer.send(b"CLIENT KILL 127.0.0.1:1\r\n")
+    assert str(killer.reply()) == "ERR No such client"
+    # SKIPME yes (the default) spares the caller; SKIPME no replies, then closes it too.
+    killer.send(b"CLIENT KILL TYPE normal\r\nPING\r\n")
+    assert killer.replies(2)[1] == b"PONG"
+    killer.send(b"CLIENT KILL TYPE normal SKIPME no\r\n")
+    assert killer.reply() >= 1
+    assert killer.is_closed_by_peer()
+
+
+def test_client_no_evict_is_accepted(r):
+    assert r.execute_command("CLIENT", "NO-EVICT", "on") == b"OK"
+    assert r.execute_command("CLIENT", "NO-EVICT", "off") == b"OK"
