@@ -134,6 +134,10 @@ class StorageEngine(Protocol):
     # gives the same object; the listener is shared by the family). An engine without it
     # serves database 0 only.
     #
+    # Optional: ``loading()``, a context manager that suspends expiry while a log or snapshot
+    # is replayed (as Redis expires nothing while loading), so a key whose first expiry a
+    # later EXPIRE moved survives a replay that happens after that first expiry time.
+    #
     # Optional: ``configure(*, capacity=None, maxmemory_bytes=None, maxmemory_policy=None)``,
     # run-time limits (CONFIG SET): None leaves a setting alone; ``maxmemory_policy`` is one of
     # Redis's ``allkeys-lru`` (default), ``volatile-lru``, ``volatile-ttl``,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Collection, Iterator
+from contextlib import AbstractContextManager
 from itertools import chain, islice
 from typing import TYPE_CHECKING
 
@@ -157,7 +158,7 @@ class DatabaseViews(KeyspaceState):
         for key in doomed:
             self._remove(key)
         if self._listener is not None:
-            db = getattr(key_type, "db", 0)
+            db = self._index if key_type is bytes else self._type_index[key_type]
             self._listener(Mutation(Op.FLUSHDB, db, b""))
 
     def _stats_of(self, key_type: type[bytes]) -> EngineStats:
@@ -249,7 +250,7 @@ class LruTtlDatabase:
         return self._root._random_key_of(self._key)
 
     def __len__(self) -> int:
-        return self._root._db_sizes[self.index]
+        return self._root._db_sizes[self._key.db]
 
     def items(self) -> Iterator[tuple[bytes, bytes, int | None]]:
         return self._root._items_of(self._key)
@@ -273,6 +274,14 @@ class LruTtlDatabase:
     @property
     def maxmemory_policy(self) -> str:
         return self._root.maxmemory_policy
+
+    def set_database_index(self, index: int) -> None:
+        """SWAPDB moved this database to number ``index`` (see the root's method)."""
+        self.index = index
+        self._root._type_index[self._key] = index
+
+    def loading(self) -> AbstractContextManager[None]:
+        return self._root.loading()
 
     def active_expire_cycle(self, time_budget_ms: float) -> int:
         # One expires dict for the family: a cycle run on any database serves all of them.

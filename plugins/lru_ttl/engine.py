@@ -60,11 +60,12 @@ measured, +39% memory for 12-byte keys and 32-byte values, and memory is what a 
 the model test can state simply. Most of the 1M-key cost is the dict lookup's own cache misses
 (a bare ``dict.get`` loop takes ~400 ns there), which no LRU bookkeeping removes.
 
-Cost per key: see :func:`cost_of`.
+Cost per key: see :mod:`.accounting` (measured so that ``maxmemory_bytes`` bounds the process).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections import OrderedDict
@@ -76,7 +77,12 @@ from distcache_core.errors import NotIntegerError, OverflowCommandError
 from distcache_core.mutations import Cause, MutationListener, Op
 from distcache_core.protocol import string2ll
 
-from .accounting import PER_KEY_OVERHEAD_BYTES, cost_of
+from .accounting import (
+    EXPIRY_OVERHEAD_BYTES,
+    PER_KEY_OVERHEAD_BYTES,
+    cost_of,
+    pin_malloc_mmap_threshold,
+)
 from .cursors import RoundRobinSampler, ScanSnapshots
 from .databases import DatabaseKey, DatabaseViews, LruTtlDatabase
 from .eviction import ALLKEYS_LRU, Eviction, ShuffledSampler, check_policy
@@ -93,6 +99,11 @@ INT64_MAX = 2**63 - 1
 def unix_time_ms() -> int:
     """The wall clock in Unix milliseconds, the unit of every expiry time."""
     return time.time_ns() // 1_000_000
+
+
+def _before_any_expiry() -> int:
+    """The clock while loading: earlier than any expiry time."""
+    return INT64_MIN
 
 
 class LruTtlEngine(Eviction, DatabaseViews):
@@ -132,6 +143,8 @@ class LruTtlEngine(Eviction, DatabaseViews):
         self._siblings: dict[int, LruTtlDatabase] = {}
         self._db_sizes: dict[int, int] = {}
         self._sibling_keys = 0
+        self._index = 0
+        self._type_index: dict[type, int] = {}
         self._capacity = self._maxmemory_bytes = 0
         self._key_limit = self._byte_limit = sys.maxsize
         self._policy = ALLKEYS_LRU
@@ -143,6 +156,7 @@ class LruTtlEngine(Eviction, DatabaseViews):
     def from_settings(cls, settings: Any) -> LruTtlEngine:
         """Build from a :class:`~distcache_plugins.lru_ttl.settings.LruTtlSettings` (or None
         for the defaults); the factory registered under the name ``lru_ttl``."""
+        pin_malloc_mmap_threshold()
         if settings is None:
             return cls()
         return cls(capacity=settings.capacity, maxmemory_bytes=settings.maxmemory_bytes,
@@ -230,7 +244,10 @@ class LruTtlEngine(Eviction, DatabaseViews):
         if expire_at_ms is None:
             if old_expire_at_ms is not None:
                 del self._expires[key]
+                self._bytes_used -= EXPIRY_OVERHEAD_BYTES
         else:
+            if old_expire_at_ms is None:
+                self._bytes_used += EXPIRY_OVERHEAD_BYTES
             self._expires[key] = expire_at_ms
         if len(data) > self._key_limit or self._bytes_used > self._byte_limit:
             # Recovery and replication never refuse; a command's copy does, as SET would.
@@ -251,6 +268,8 @@ class LruTtlEngine(Eviction, DatabaseViews):
             self._count_removed(key)
         if self._expires:
             expire_at_ms = self._expires.pop(key, None)
+            if expire_at_ms is not None:
+                self._bytes_used -= EXPIRY_OVERHEAD_BYTES
             if expire_at_ms is not None and expire_at_ms <= self._clock_ms():
                 self._expired += 1
                 if self._listener is not None:
@@ -278,10 +297,16 @@ class LruTtlEngine(Eviction, DatabaseViews):
             if self._listener is not None:
                 self._emit(Op.DEL, key, None, None)
         else:
+            if key not in self._expires:
+                self._bytes_used += EXPIRY_OVERHEAD_BYTES
             self._expires[key] = expire_at_ms
             self._move_to_end(key)
             if self._listener is not None:
                 self._emit(Op.EXPIRE, key, None, expire_at_ms)
+            if self._bytes_used > self._byte_limit:
+                # An expiry costs memory too; EXPIRE is never refused for it (not denyoom in
+                # Redis), so other keys make room.
+                self._make_room(key, None, None, refuse=False)
         return True
 
     def get_expire_at(self, key: bytes) -> int | None:
@@ -301,6 +326,7 @@ class LruTtlEngine(Eviction, DatabaseViews):
         if self._live_value(key) is None or key not in self._expires:
             return False
         del self._expires[key]
+        self._bytes_used -= EXPIRY_OVERHEAD_BYTES
         self._move_to_end(key)
         if self._listener is not None:
             self._emit(Op.EXPIRE, key, None, None)
@@ -369,7 +395,14 @@ class LruTtlEngine(Eviction, DatabaseViews):
         if database is None:
             database = self._siblings[index] = LruTtlDatabase(self, index)
             self._db_sizes[index] = 0
+            self._type_index[database.key_type] = index
         return database
+
+    def set_database_index(self, index: int) -> None:
+        """SWAPDB moved this database to number ``index``: its mutations say so from now on.
+        (``open_database(i)`` keeps answering with the database first opened as ``i``; the
+        node's table of databases tracks where each one now is.)"""
+        self._index = index
 
     def configure(self, *, capacity: int | None = None, maxmemory_bytes: int | None = None,
                   maxmemory_policy: str | None = None) -> None:
@@ -390,6 +423,21 @@ class LruTtlEngine(Eviction, DatabaseViews):
             self._byte_limit = maxmemory_bytes or sys.maxsize
         if len(self._data) > self._key_limit or self._bytes_used > self._byte_limit:
             self._make_room(None, None, None, refuse=False)
+
+    @contextlib.contextmanager
+    def loading(self) -> Iterator[None]:
+        """Suspend expiry for the block: no key counts as expired, so replaying a log (or a
+        snapshot) whose expiry times passed meanwhile gives its end state, where a SET whose
+        expiry a later EXPIRE moved would otherwise vanish half-way. Redis expires nothing
+        while it loads its files either. Keys dead by the end expire as usual afterwards.
+        Meant for ``restore``/``delete``/``expire_at``/``persist``/``clear`` (what
+        :func:`~distcache_core.mutations.replay` calls); every database of the family."""
+        clock = self._clock_ms
+        self._clock_ms = _before_any_expiry
+        try:
+            yield
+        finally:
+            self._clock_ms = clock
 
     @property
     def maxmemory_bytes(self) -> int:
@@ -458,6 +506,7 @@ class LruTtlEngine(Eviction, DatabaseViews):
                 # The overwritten key was dead: it expired first (Redis counts it so), and its
                 # TTL must not survive KEEPTTL.
                 del expires[key]
+                self._bytes_used -= EXPIRY_OVERHEAD_BYTES
                 self._expired += 1
                 if self._listener is not None:
                     self._emit(Op.DEL, key, None, None, Cause.EXPIRED)
@@ -469,13 +518,18 @@ class LruTtlEngine(Eviction, DatabaseViews):
                 if old is not None and self._listener is not None:
                     self._emit(Op.DEL, key, None, None)
                 return
+            if old_expire_at_ms is None:
+                self._bytes_used += EXPIRY_OVERHEAD_BYTES
             expires[key] = expire_at_ms
         elif keep_ttl and old is not None:
             expire_at_ms = old_expire_at_ms
         elif self._default_ttl_ms:
+            if old_expire_at_ms is None:
+                self._bytes_used += EXPIRY_OVERHEAD_BYTES
             expire_at_ms = expires[key] = self._clock_ms() + self._default_ttl_ms
         elif old_expire_at_ms is not None:
             del expires[key]
+            self._bytes_used -= EXPIRY_OVERHEAD_BYTES
         if len(self._data) > self._key_limit or self._bytes_used > self._byte_limit:
             self._make_room(key, old, old_expire_at_ms)
         if self._listener is not None:

@@ -25,7 +25,7 @@ from typing import Final
 from distcache_core.errors import CommandError
 from distcache_core.mutations import Cause, Op
 
-from .accounting import PER_KEY_OVERHEAD_BYTES, cost_of
+from .accounting import EXPIRY_OVERHEAD_BYTES, PER_KEY_OVERHEAD_BYTES, cost_of
 from .cursors import RoundRobinSampler
 from .state import KeyspaceState
 
@@ -131,7 +131,8 @@ class Eviction(KeyspaceState):
         data = self._data
         if key is not None and refuse and (
                 self._policy == NOEVICTION
-                or cost_of(key, data[key]) > self._byte_limit):
+                or cost_of(key, data[key]) + (key in self._expires) * EXPIRY_OVERHEAD_BYTES
+                > self._byte_limit):
             self._undo_write(key, old, old_expire_at_ms)
             raise CommandError(OOM_MESSAGE)
         if self._policy == ALLKEYS_LRU:
@@ -192,6 +193,7 @@ class Eviction(KeyspaceState):
             expire_at_ms = expires.pop(key, None) if expires else None
             cause = Cause.EVICTED
             if expire_at_ms is not None:
+                self._bytes_used -= EXPIRY_OVERHEAD_BYTES
                 if now is None:
                     now = self._clock_ms()
                 if expire_at_ms <= now:
@@ -213,7 +215,7 @@ class Eviction(KeyspaceState):
             return
         data[key] = old
         self._bytes_used += len(old) - len(value)
-        if old_expire_at_ms is None:
-            self._expires.pop(key, None)
-        else:
+        had_expiry = self._expires.pop(key, None) is not None
+        if old_expire_at_ms is not None:
             self._expires[key] = old_expire_at_ms
+        self._bytes_used += EXPIRY_OVERHEAD_BYTES * ((old_expire_at_ms is not None) - had_expiry)

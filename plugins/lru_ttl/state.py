@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from distcache_core.mutations import Cause, Mutation, MutationListener, Op
 
-from .accounting import PER_KEY_OVERHEAD_BYTES
+from .accounting import EXPIRY_OVERHEAD_BYTES, PER_KEY_OVERHEAD_BYTES
 
 if TYPE_CHECKING:
     from .cursors import RoundRobinSampler, ScanSnapshots
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 
 def database_of(key: bytes) -> int:
-    """The database a stored key belongs to: 0 for plain ``bytes``, else its type's index."""
+    """The database a stored key was created for (its slot in ``_db_sizes``): 0 for plain
+    ``bytes``, else its type's number. SWAPDB may since have renumbered that database."""
     return getattr(key, "db", 0)
 
 
@@ -34,7 +35,7 @@ class KeyspaceState:
         "_key_limit", "_byte_limit", "_default_ttl_ms", "_bytes_used",
         "_hits", "_misses", "_evictions", "_expired",
         "_scans", "_expire_sampler", "_eviction_sampler", "_random_sampler",
-        "_listener", "_siblings", "_db_sizes", "_sibling_keys",
+        "_listener", "_siblings", "_db_sizes", "_sibling_keys", "_index", "_type_index",
     )
     _data: OrderedDict[bytes, bytes]
     _expires: dict[bytes, int]
@@ -62,6 +63,10 @@ class KeyspaceState:
     _siblings: dict[int, LruTtlDatabase]
     _db_sizes: dict[int, int]
     _sibling_keys: int
+    #: The database number this root engine's own keys (plain ``bytes``) are reported under,
+    #: and the one of each other database's key type: SWAPDB renumbers them.
+    _index: int
+    _type_index: dict[type, int]
 
     def _emit(self, op: Op, key: bytes, value: bytes | None, expire_at_ms: int | None,
               cause: Cause = Cause.COMMAND) -> None:
@@ -70,9 +75,10 @@ class KeyspaceState:
         if listener is None:
             return
         if type(key) is bytes:
-            listener(Mutation(op, 0, key, value, expire_at_ms, cause))
+            listener(Mutation(op, self._index, key, value, expire_at_ms, cause))
         else:
-            listener(Mutation(op, database_of(key), bytes(key), value, expire_at_ms, cause))
+            listener(Mutation(op, self._type_index[type(key)], bytes(key), value, expire_at_ms,
+                              cause))
 
     def _count_added(self, key: bytes) -> None:
         """A new key entered ``_data`` while other databases exist."""
@@ -109,8 +115,9 @@ class KeyspaceState:
     def _remove(self, key: bytes) -> None:
         """Take the key out of every structure; reports nothing (callers do)."""
         value = self._data.pop(key)
-        self._expires.pop(key, None)
         self._bytes_used -= len(key) + len(value) + PER_KEY_OVERHEAD_BYTES
+        if self._expires.pop(key, None) is not None:
+            self._bytes_used -= EXPIRY_OVERHEAD_BYTES
         if self._siblings:
             self._count_removed(key)
 

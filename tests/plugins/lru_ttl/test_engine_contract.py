@@ -7,6 +7,7 @@ import pytest
 from distcache_core.contracts import StorageEngine
 from distcache_core.errors import CommandError
 from distcache_core.testing import FakeClock, StorageEngineContract
+from distcache_plugins.lru_ttl.accounting import EXPIRY_OVERHEAD_BYTES
 from distcache_plugins.lru_ttl.engine import (
     EXPIRE_SAMPLE_SIZE,
     PER_KEY_OVERHEAD_BYTES,
@@ -60,10 +61,40 @@ class TestLruTtlEngineSpecifics:
         engine, clock = new_engine()
         engine.set(b"key", b"value")
         engine.set(b"k2", b"v" * 100, clock() + 10)
-        expected = 3 + 5 + 2 + 100 + 2 * PER_KEY_OVERHEAD_BYTES
+        expected = 3 + 5 + 2 + 100 + 2 * PER_KEY_OVERHEAD_BYTES + EXPIRY_OVERHEAD_BYTES
         assert engine.stats().bytes_used == expected
         engine.incr_by(b"n", 12345)
         assert engine.stats().bytes_used == expected + 1 + 5 + PER_KEY_OVERHEAD_BYTES
+
+    def test_expiry_suspended_while_loading(self) -> None:
+        # A log replayed after its expiry times passed: the SET's expiry was extended by a
+        # later EXPIRE, so the key must survive the replay and live on.
+        engine, clock = new_engine()
+        with engine.loading():
+            engine.restore(b"k", b"v", clock() - 10)
+            engine.restore(b"gone", b"v", clock() - 10)
+            assert engine.expire_at(b"k", clock() + 1000)
+            assert engine.get(b"gone") == b"v"
+        assert sorted(engine.items()) == [(b"k", b"v", clock() + 1000)]
+        assert engine.get(b"gone") is None
+        assert engine.open_database(3).loading is not None
+
+    def test_swapped_databases_report_their_new_numbers(self) -> None:
+        engine, _ = new_engine()
+        db1 = engine.open_database(1)
+        seen: list[tuple[int, bytes]] = []
+        engine.set_listener(lambda m: seen.append((m.db, m.key)))
+        engine.set(b"a", b"v")
+        db1.set(b"b", b"v")
+        engine.set_database_index(1)  # SWAPDB 0 1, as distcache_core.databases does it
+        db1.set_database_index(0)
+        engine.set(b"c", b"v")
+        db1.delete(b"b")
+        db1.clear()
+        assert seen == [(0, b"a"), (1, b"b"), (1, b"c"), (0, b"b")]
+        engine.clear()
+        assert seen[-1] == (1, b"")
+        assert (len(engine), len(db1)) == (0, 0)
 
     def test_value_larger_than_maxmemory_is_refused(self) -> None:
         # Redis refuses a write that cannot fit even after evicting everything else.

@@ -16,6 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from distcache_core.errors import NotIntegerError, OverflowCommandError
 from distcache_core.protocol import string2ll
 from distcache_core.testing import FakeClock
+from distcache_plugins.lru_ttl.accounting import EXPIRY_OVERHEAD_BYTES
 from distcache_plugins.lru_ttl.engine import (
     INT64_MAX,
     INT64_MIN,
@@ -80,7 +81,8 @@ class LruTtlModel(RuleBasedStateMachine):
         self.order.append(key)
 
     def bytes_used(self) -> int:
-        return sum(size_of(key, value) for key, value in self.values.items())
+        return (sum(size_of(key, value) for key, value in self.values.items())
+                + EXPIRY_OVERHEAD_BYTES * len(self.expiry))
 
     def enforce_limits(self) -> None:
         while len(self.order) > 1 and (
@@ -167,6 +169,7 @@ class LruTtlModel(RuleBasedStateMachine):
             else:
                 self.expiry[key] = expire_at_ms
                 self.use(key)
+                self.enforce_limits()
         assert self.engine.expire_at(key, expire_at_ms) == existed
 
     @rule(key=KEYS)
