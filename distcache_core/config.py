@@ -99,6 +99,9 @@ class NodeConfig:
     #: Stop reading from a client whose unsent replies pass this many bytes; resume once the
     #: client has read them. Bounds the memory a client that never reads can cost.
     reply_buffer_high_water_bytes: int = attrs.field(default=1024 * 1024, validator=positive)
+    #: A Lua script running longer than this makes other clients get ``-BUSY`` until it ends
+    #: or SCRIPT KILL stops it (Redis ``lua-time-limit``); 0: no limit.
+    lua_time_limit_ms: int = attrs.field(default=5000, validator=non_negative)
     #: Log level name (debug, info, warning, error).
     log_level: str = attrs.field(
         default="info",

@@ -1,0 +1,180 @@
+"""Scripting: EVAL EVALSHA EVAL_RO EVALSHA_RO and SCRIPT (LOAD EXISTS FLUSH KILL HELP).
+
+Both servers run the same Lua (5.1) in the same sandbox, so script results, the Lua <-> RESP
+conversions and the error lines (with the script's SHA1 and line) compare byte for byte. The
+long-running case (-BUSY, SCRIPT KILL) is in tests/e2e/test_scripting_busy.py: it needs
+timing, not a corpus.
+"""
+
+from distcache_core.testing.differential import Case, Req, command_docs, command_info
+
+RETURN_ONE_SHA = "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
+
+
+def ev(body: str, *args: str) -> tuple[str, ...]:
+    return ("EVAL", body, *(args or ("0",)))
+
+
+CASES = [
+    Case("eval-conversions", [
+        ev("return {1,2,3.7,nil,4}"), ev("return {err='My Error'}"), ev("return {ok='fine'}"),
+        ev("return true"), ev("return false"), ev("return nil"),
+        ev("return {1, {2, 'x', {err='e'}}, true, false}"),
+        ev("return {1e20, -1e20, 0/0, 1/0, -1/0, 2^53+1, -0.5, 3.99, -3.99}"),
+        ev("return 0x10"), ev("return -0"), ev("return '\\0abc'"), ev("return {'a', 1, 'b'}"),
+        ev("local a = {} a[1] = 1 a[3] = 3 return a"), ev("return {1, 2, nil, 4}"),
+        ev("return redis.status_reply('a\\r\\nb')"), ev("return {ok='x', err='y'}"),
+        ev("return {double=3}"), ev("return {map={a=1}}"), ev("return {set={b=true}}"),
+        ev("local t = setmetatable({}, {__index=function() return 1 end}) return t"),
+        ev("return {function() end, coroutine.create(function() end)}")]),
+    Case("eval-keys-argv", [
+        ev("return KEYS[1]..ARGV[1]", "1", "k", "a"),
+        ev("return {KEYS, ARGV}", "2", "k1", "k2", "a1", "a2", "a3"),
+        ev("return #KEYS + #ARGV"), ev("KEYS[1] = 'x' return KEYS[1]", "1", "k"),
+        ev("return {KEYS[1], ARGV[1]}", "0", b"\x00\r\n"),
+        ("EVAL", "return 1"), ("EVAL", "return 1", "2", "a"), ("EVAL", "return 1", "-1", "a"),
+        ("EVAL", "return 1", "x"), ("EVAL", "return 1", "9223372036854775808"),
+        ("EVAL",), ("eval", "return 'lower'", "0")]),
+    Case("eval-redis-call", [
+        ("SET", "str", "hello"), ("SET", "num", "10"),
+        ev("return redis.call('set', KEYS[1], ARGV[1])", "1", "k", "v"),
+        ev("return redis.call('get', KEYS[1])", "1", "k"), ev("return redis.call('get', 'nokey')"),
+        ev("return {redis.call('get', 'nokey')}"), ev("return type(redis.call('get', 'nokey'))"),
+        ev("return {redis.call('set', 'a', 'b', 'get')}"),
+        ev("return redis.call('mget', 'a', 'nokey', 'str')"),
+        ev("return redis.call('incrbyfloat', 'f', '1.5')"), ev("return redis.call('ttl', 'a')"),
+        ev("return tonumber(redis.call('get', 'num')) + 1"),
+        ev("return redis.call('incrby', 'num', ARGV[1])", "0", "5"),
+        ev("redis.call('set', 'n', 3.5) return redis.call('get', 'n')"),
+        ev("redis.call('set', 'n', 0.1) return redis.call('get', 'n')"),
+        ev("redis.call('set', 'n', 1e20) return redis.call('get', 'n')"),
+        ev("redis.call('set', 'n', 1/0) return redis.call('get', 'n')"),
+        ev("redis.call('set', 'n', 2^53) return redis.call('get', 'n')"),
+        ev("return redis.call('getrange', 'str', 0.5, 1)"), ev("return redis.call('ping')"),
+        ev("return redis.call('PING', 'x')"), ev("return redis.call('exists', 'a', 'a')"),
+        ev("return redis.call('info'):sub(1, 8)"), ev("return redis.call('command', 'count') > 0"),
+        ev("return redis.call('setbit', 'b', 7, 1) + redis.call('bitcount', 'b')")]),
+    Case("eval-redis-call-errors", [
+        ("SET", "str", "hello"), ev("return redis.call('incr', 'str')"),
+        ev("redis.call('incr', 'str')"), ev("return redis.pcall('incr', 'str')"),
+        ev("local r = redis.pcall('incr', 'str') return type(r) .. tostring(r.err)"),
+        ev("return redis.call('incr')"), ev("return redis.call()"), ev("return redis.pcall()"),
+        ev("return redis.call(1)"), ev("return redis.call('get', {})"),
+        ev("return redis.pcall('get', {})"), ev("return redis.call('nosuch')"),
+        ev("return redis.pcall('nosuch', 'a')"), ev("return redis.pcall('get')"),
+        ev("return tostring(redis.pcall('incr', 'str').ignore_error_stats_update)"),
+        ev("local ok, e = pcall(redis.call, 'incr', 'str') return {tostring(ok), type(e), e}"),
+        ev("return redis.call('get', 'a', 'b')")]),
+    Case("eval-noscript-commands", [
+        ev("return redis.call('auth', 'x')"), ev("return redis.call('eval', 'return 1', 0)"),
+        ev("return redis.call('evalsha', '" + RETURN_ONE_SHA + "', 0)"),
+        ev("return redis.call('script', 'load', 'return 1')"),
+        ev("return redis.call('script', 'help')[1]"), ev("return redis.call('client', 'id')"),
+        ev("return redis.call('client', 'help')[1]"), ev("return redis.call('hello')"),
+        ev("return redis.call('quit')"), ev("return redis.call('shutdown')"),
+        ev("return redis.call('save')"), ev("return redis.call('config', 'get', 'maxmemory')"),
+        ev("return redis.call('reset')"), ev("return redis.call('bgsave')")]),
+    Case("eval-errors", [
+        ev("error('boom')"), ev("error({err='boom'})"), ev("error()"), ev("error(12)"),
+        ev("error('x', 0)"), ev("error('x', 2)"), ev("error({err=12})"),
+        ev("return 'x' .."), ev("return x x"), ev("x = 5"), ev("return y"),
+        ev("local ok, e = pcall(function() return nil + 1 end) return e"),
+        ev("local ok, e = pcall(function() local x = nil; return x.y end) return e"),
+        ev("local ok, e = pcall(error, {foo='x'}) return type(e)"),
+        ev("local ok, e = pcall(error, {err='x'}) return e"),
+        ev("local ok, e = xpcall(function() error({err='x'}) end, function(e) return e end) "
+           "return type(e)"),
+        ev("local f = coroutine.wrap(function() error('in co') end) f()"),
+        ev("local f = coroutine.wrap(function() error({err='tbl'}) end) f()"),
+        ev("\n\nerror('third line')"), ev("local function f()\nerror('in f')\nend\nf()")]),
+    Case("eval-redis-api", [
+        ev("return redis.error_reply('My Error')"), ev("return redis.error_reply('-My Error')"),
+        ev("return redis.error_reply('')"), ev("return redis.error_reply('-')"),
+        ev("return redis.error_reply('X\\r\\n')"), ev("return redis.status_reply('Fine')"),
+        ev("return redis.error_reply()"), ev("return redis.error_reply(1)"),
+        ev("return redis.status_reply(1)"), ev("return redis.sha1hex()"),
+        ev("return redis.sha1hex(1)"), ev("return redis.sha1hex('abc')"),
+        ev("return redis.log()"), ev("return redis.log('a', 'b')"), ev("return redis.log(99, 'b')"),
+        ev("return redis.log(redis.LOG_DEBUG, 'from a script', 3)"),
+        ev("return redis.setresp(4)"), ev("return redis.setresp()"),
+        ev("return redis.REDIS_VERSION_NUM"), ev("return redis.REDIS_VERSION"),
+        ev("return redis.breakpoint()"), ev("return redis.replicate_commands()"),
+        ev("return redis.set_repl(redis.REPL_ALL)"), ev("return redis.set_repl(9)"),
+        ev("return redis.set_repl()"), ev("return redis.acl_check_cmd('get', 'a')"),
+        ev("return redis.acl_check_cmd('nosuch')"),
+        ev("redis.setresp(3) return {true, false, redis.call('get', 'nokey')}"),
+        ev("redis.setresp(3) return type(redis.call('get', 'nokey'))"),
+        ev("redis.setresp(3) return redis.call('set', 'k', 'v')")]),
+    Case("eval-lua-library", [
+        ev("local s = 0 for i = 1, 1000 do s = s + i end return s"),
+        ev("return string.rep('ab', 3)"), ev("return ('x'):upper()"),
+        ev("return string.format('%d %s %5.2f', 3, 'x', 1.5)"),
+        ev("return table.concat({1, 2, 3}, ',')"), ev("local t = {3,1,2} table.sort(t) return t"),
+        ev("local t = {} table.insert(t, 1) table.insert(t, 1, 0) return t"),
+        ev("return math.floor(3.7)"), ev("return tostring(nil)"),
+        ev("return {unpack({1, 2, 3})}"), ev("return select('#', 1, 2, 3)"),
+        ev("return type(coroutine.create(function() end))"),
+        ev("local co = coroutine.create(function(a) local b = coroutine.yield(a + 1) "
+           "return b * 2 end) local _, x = coroutine.resume(co, 1) "
+           "local _, y = coroutine.resume(co, 10) return {x, y}"),
+        ev("return _VERSION"), ev("return type(_G)"), ev("return _G.redis == redis"),
+        ev("return rawget(_G, 'nothing')"), ev("return type(rawget(_G, 'redis'))"),
+        ev("return gcinfo() > 0"), ev("return collectgarbage('count') > 0"),
+        ev("return type(getmetatable(_G))"), ev("return type(getmetatable(''))"),
+        ev("return {loadstring('return 1')()}"), ev("return {loadstring('return x')()}"),
+        ev("return select(2, loadstring('x x'))"), ev("return select(2, load('return 1'))"),
+        ev("return type(load(function() return nil end))"),
+        ev("local t = {} for k in pairs(string) do t[#t+1]=k end table.sort(t) return t"),
+        ev("local t = {} for k in pairs(redis) do t[#t+1]=k end table.sort(t) return t"),
+        ev("local t = {} for k in pairs(math) do t[#t+1]=k end table.sort(t) return t"),
+        ev("local t = {} for k in pairs(table) do t[#t+1]=k end table.sort(t) return t"),
+        ev("local t = {} for k in pairs(coroutine) do t[#t+1]=k end table.sort(t) return t")]),
+    Case("eval-globals", [
+        ev("local t = {} for k in pairs(_G) do t[#t+1]=k end table.sort(t) return t")],
+         differs="Redis's Lua also has the bit, cjson, cmsgpack and struct libraries"),
+    Case("eval-sandbox", [
+        ev("rawset(_G, 'x', 1)"), ev("string.foo = 1"), ev("setmetatable(_G, nil)"),
+        ev("getmetatable('').__index = nil"), ev("table.insert(_G, 1)"),
+        ev("table.insert(string, 'x')"), ev("redis.call = nil"),
+        ev("return loadstring(string.dump(function() return 1 end))()"),
+        ev("return select(2, loadstring(string.dump(function() end)))"),
+        ev("return os"), ev("return io"), ev("return debug"), ev("return require"),
+        ev("return print"), ev("return dofile"), ev("return loadfile"), ev("return module"),
+        ev("return package"), ev("return setfenv"), ev("return getfenv"), ev("return newproxy"),
+        ev("return python"), ev("\27Lua")]),
+    Case("eval-shebang", [
+        ev("#!lua\nreturn 1"), ev("#!lua flags=no-writes\nreturn redis.call('get', 'a')"),
+        ev("#!lua flags=no-writes\nreturn redis.call('set', 'a', 'b')"),
+        ev("#!lua flags=no-writes,allow-oom\nreturn 1"), ev("#!lua flags=\nreturn 1"),
+        ev("#!lua  flags=no-writes\nreturn 2"), ev("#!lua"), ev("#!luax\nreturn 1"),
+        ev("#!foo\nreturn 1"), ev("#!lua flags=bar\nreturn 1"), ev("#!lua name=x\nreturn 1"),
+        ev("#!lua flags=no-cluster\nreturn 1"), ev("#!lua\nx = 1"),
+        ev("#!lua\nreturn redis.call('get', KEYS[1])")]),
+    Case("eval-ro", [
+        ("SET", "a", "1"), ("EVAL_RO", "return redis.call('get', KEYS[1])", "1", "a"),
+        ("EVAL_RO", "return redis.call('set', 'a', 'b')", "0"),
+        ("EVAL_RO", "return redis.pcall('del', 'a')", "0"), ("GET", "a"),
+        ("SCRIPT", "LOAD", "return redis.call('incr', 'a')"),
+        ("EVALSHA_RO", "1a2a2fba9b22c36e3bd2398f70e8a5a6fa6d0a39", "0"),
+        ("EVALSHA_RO", RETURN_ONE_SHA, "0"), ("EVAL_RO", "return 1"), ("EVALSHA_RO", "x", "0")]),
+    Case("evalsha-and-script", [
+        ("SCRIPT", "FLUSH"), ("EVALSHA", RETURN_ONE_SHA, "0"),
+        ("SCRIPT", "EXISTS", RETURN_ONE_SHA, "ffff"), ("SCRIPT", "LOAD", "return 1"),
+        ("SCRIPT", "EXISTS", RETURN_ONE_SHA.upper(), RETURN_ONE_SHA, "nope"),
+        ("EVALSHA", RETURN_ONE_SHA, "0"), ("EVALSHA", RETURN_ONE_SHA.upper(), "0"),
+        ("EVALSHA", RETURN_ONE_SHA, "x"), ("EVALSHA", RETURN_ONE_SHA, "1"),
+        ("EVALSHA", "fff", "x"), ("EVALSHA", "f" * 40, "0"), ("EVALSHA", "f" * 40, "x"),
+        ("EVAL", "return 2", "0"), ("SCRIPT", "EXISTS", "7f923f79fe76194c868d7e1d0820de36700eb649"),
+        ("EVALSHA", "7f923f79fe76194c868d7e1d0820de36700eb649", "0"),
+        ("SCRIPT", "LOAD", "x x"), ("SCRIPT", "LOAD", "#!lua flags=bad\nreturn 1"),
+        ("SCRIPT", "FLUSH", "ASYNC"), ("SCRIPT", "EXISTS", RETURN_ONE_SHA),
+        ("SCRIPT", "FLUSH", "sync"), ("SCRIPT", "FLUSH", "x"), ("SCRIPT", "FLUSH", "sync", "x"),
+        ("SCRIPT", "KILL"), ("SCRIPT", "KILL", "x"), ("SCRIPT", "LOAD"), ("SCRIPT", "EXISTS"),
+        ("SCRIPT", "HELP"), ("SCRIPT", "HELP", "x"), ("SCRIPT", "BOGUS"), ("SCRIPT",),
+        ("script", "load", "return 1"), ("EVALSHA",), ("EVALSHA", RETURN_ONE_SHA),
+        ("SCRIPT", "DEBUG", "no"), ("SCRIPT", "DEBUG", "bogus"), ("SCRIPT", "DEBUG")]),
+    Case("scripting-command-info", [
+        Req(("COMMAND", "INFO", "eval", "evalsha", "eval_ro", "evalsha_ro", "script"),
+            command_info),
+        Req(("COMMAND", "DOCS", "eval", "script"), command_docs)]),
+]
