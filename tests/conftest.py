@@ -50,6 +50,11 @@ class NodeThread:
         except BaseException as exc:  # surfaced to the test by start()
             self._error = exc
             self._ready.set()
+        finally:
+            # A loop holds file descriptors (epoll, its wake-up pipe): hundreds of nodes in
+            # one session would otherwise pass select()'s limit of 1024 (pexpect uses it).
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
 
     async def _main(self) -> None:
         from distcache_core.node import Node
