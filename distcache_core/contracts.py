@@ -379,6 +379,9 @@ class NodeContext(Protocol):
     server: Any
     #: Unix time of the last successful save (LASTSAVE).
     last_save_time: int
+    #: The node's :class:`~distcache_core.persistence.PersistenceManager` (SAVE, BGSAVE,
+    #: BGREWRITEAOF, INFO persistence; ``persistence.status`` has the loading flag).
+    persistence: Any
     run_id: str
     started_at: float
 

@@ -82,13 +82,8 @@ def _memory(node: Any) -> list[tuple[str, Any]]:
 
 
 def _persistence(node: Any) -> list[tuple[str, Any]]:
-    return [
-        ("loading", 0),
-        ("rdb_changes_since_last_save", 0),
-        ("rdb_last_save_time", node.last_save_time),
-        ("aof_enabled", 1 if "wal" in node.config.node.persistence else 0),
-        ("persistence_plugins", ",".join(node.config.node.persistence)),
-    ]
+    fields: list[tuple[str, Any]] = node.persistence.info_fields()
+    return fields
 
 
 def _stats(node: Any) -> list[tuple[str, Any]]:

@@ -18,6 +18,7 @@ from .contracts import StorageEngine
 from .databases import Databases
 from .errors import ConfigError
 from .mutations import MutationStream
+from .persistence import PersistenceManager
 from .plugins import PluginHost, Registry, load_plugins
 from .protocol import ProtocolLimits
 from .server import RespServer
@@ -54,6 +55,8 @@ class Node:
         #: Awaitable suppliers of durability (persistence plugins); see durability_barrier.
         self._barrier_sources: list[Any] = []
         self._barrier: asyncio.Future[None] | None = None
+        #: The persistence plugins of ``node.persistence``, driven through their contract.
+        self.persistence = PersistenceManager.from_config(config, registry)
         self.commands = CommandTable(reg.obj for reg in registry.commands.values())
         node_cfg = config.node
         self.server = RespServer(
@@ -117,6 +120,7 @@ class Node:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self.persistence.open()  # the data dir is ours and writable, or no start at all
         self._listener = await loop.create_server(
             self.server.protocol_factory, self.config.node.host, self.config.node.port,
             reuse_address=True, backlog=511,
@@ -128,6 +132,8 @@ class Node:
             asyncio.create_task(self._every(1.0 / ACTIVE_EXPIRE_HZ, self._active_expire),
                                 name="active-expire"),
         ]
+        # Recovery runs in the background; until it ends, data commands get -LOADING.
+        self.persistence.attach(self)
         self.pm.hook.distcache_node_started(node=self)
 
     def _active_expire(self) -> None:
@@ -186,6 +192,13 @@ class Node:
 
         task.add_done_callback(finished)
 
+    async def save(self, background: bool) -> None:
+        """SAVE (wait until the checkpoint is durable) or BGSAVE (start it)."""
+        if background:
+            self.persistence.bgsave()
+        else:
+            await self.persistence.save()
+
     def request_shutdown(self) -> None:
         """Stop soon (SIGINT, SIGTERM, SHUTDOWN); safe to call more than once."""
         if not self._stopping:
@@ -206,6 +219,7 @@ class Node:
         await self.server.shut_down()
         if self._listener is not None:
             await self._listener.wait_closed()
+        await self.persistence.close()  # the shutdown snapshot, logs synced, lock released
         self._stopped.set()
 
     async def wait_stopped(self) -> None:
@@ -234,5 +248,7 @@ class Node:
                   f"{self.host}:{self.port} (storage {self.config.node.storage}, "
                   f"{len(self.commands)} commands, pid {os.getpid()})", flush=True)
         await self.wait_stopped()
+        if self.persistence.recovery_error is not None:
+            raise self.persistence.recovery_error
         if announce:
             print(f"DistCache node {self.node_id} stopped", file=sys.stderr, flush=True)

@@ -1,5 +1,5 @@
-"""Server commands: INFO COMMAND CONFIG TIME DBSIZE FLUSHDB FLUSHALL SAVE BGSAVE LASTSAVE
-SHUTDOWN."""
+"""Server commands: INFO COMMAND CONFIG TIME DBSIZE FLUSHDB FLUSHALL SAVE BGSAVE BGREWRITEAOF
+LASTSAVE SHUTDOWN."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..command_table import Command, Subcommand, subcommand_handler
-from ..errors import SYNTAX, CommandError
+from ..errors import SYNTAX, CommandError, PersistenceError
 from ..hookspecs import hookimpl
 from ..info import render_info
 from ..replies import NO_REPLY, VerbatimReply
@@ -42,12 +42,34 @@ def lastsave(conn: Any, argv: list[bytes]) -> int:
     return conn.node.last_save_time
 
 
-def save(conn: Any, argv: list[bytes]) -> str:
-    save_node = getattr(conn.node, "save", None)
-    if save_node is None or not conn.node.config.node.persistence:
-        raise CommandError("ERR no persistence plugin is configured (set node.persistence)")
-    save_node()
-    return "OK" if argv[0].lower() == b"save" else "Background saving started"
+async def save(conn: Any, argv: list[bytes]) -> str:
+    """SAVE: the reply waits until the snapshot is durable; other clients are served."""
+    try:
+        await conn.node.persistence.save()
+    except PersistenceError as exc:
+        raise CommandError(f"ERR {exc}") from None
+    return "OK"
+
+
+def bgsave(conn: Any, argv: list[bytes]) -> str:
+    schedule = False
+    if len(argv) > 1:
+        if len(argv) != 2 or argv[1].lower() != b"schedule":
+            raise CommandError(SYNTAX)
+        schedule = True
+    try:
+        reply: str = conn.node.persistence.bgsave(schedule)
+    except PersistenceError as exc:
+        raise CommandError(f"ERR {exc}") from None
+    return reply
+
+
+def bgrewriteaof(conn: Any, argv: list[bytes]) -> str:
+    try:
+        reply: str = conn.node.persistence.bgrewriteaof()
+    except PersistenceError as exc:
+        raise CommandError(f"ERR {exc}") from None
+    return reply
 
 
 def shutdown(conn: Any, argv: list[bytes]) -> Any:
@@ -56,6 +78,9 @@ def shutdown(conn: Any, argv: list[bytes]) -> Any:
             raise CommandError(SYNTAX)
     if any(option.lower() == b"abort" for option in argv[1:]):
         raise CommandError("ERR No shutdown in progress.")
+    options = {option.lower() for option in argv[1:]}
+    if b"nosave" in options or b"save" in options:
+        conn.node.persistence.shutdown_save = b"save" in options and b"nosave" not in options
     # Redis sends no reply on success: the connection just closes as the node stops.
     conn.close_after_reply()
     conn.node.request_shutdown()
@@ -206,9 +231,12 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
         Command(name="save", handler=save, arity=1,
                 flags={"admin", "noscript", "no_async_loading", "no_multi"}, group=group,
                 summary="Writes a snapshot through the persistence plugins."),
-        Command(name="bgsave", handler=save, arity=-1,
+        Command(name="bgsave", handler=bgsave, arity=-1,
                 flags={"admin", "noscript", "no_async_loading"}, group=group,
-                summary="Writes a snapshot through the persistence plugins."),
+                summary="Writes a snapshot through the persistence plugins in the background."),
+        Command(name="bgrewriteaof", handler=bgrewriteaof, arity=1,
+                flags={"admin", "noscript", "no_async_loading"}, group=group,
+                summary="Rewrites the write-ahead log from the keyspace, in the background."),
         Command(name="shutdown", handler=shutdown, arity=-1,
                 flags={"admin", "noscript", "loading", "stale", "no_multi", "allow_busy"},
                 group=group, summary="Stops the node gracefully."),

@@ -20,6 +20,9 @@ class PersistenceBase:
     name = "unnamed"
     #: Snapshot plugins: take a snapshot at graceful shutdown when anything changed.
     snapshot_on_shutdown = True
+    #: True when ``barrier`` may return something to wait for (a WAL with ``fsync =
+    #: always``): the node then holds the replies of writes until it completes.
+    wants_barrier = False
 
     def __init__(self) -> None:
         self.status: PersistenceStatus | None = None

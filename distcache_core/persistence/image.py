@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ..contracts import StorageEngine
@@ -41,6 +41,16 @@ DEFAULT_SLICE_SECONDS = 0.001
 _CHECK_EVERY = 128
 #: Overlay mutations handed out per chunk.
 OVERLAY_CHUNK = 2048
+
+
+def indexed_databases(databases: Any) -> list[tuple[int, StorageEngine]]:
+    """(index, engine) of every database that may hold keys: the node's
+    :class:`~distcache_core.databases.Databases` lists only those opened so far (the others
+    are empty); a plain sequence lists them all."""
+    opened = getattr(databases, "opened", None)
+    if opened is not None:
+        return list(opened())
+    return list(enumerate(databases))
 
 
 class ImageAborted(Exception):
@@ -56,13 +66,13 @@ class KeyspaceImage:
     ``image.entries()`` and ``image.overlay()`` to the end; ``image.seq`` is then the
     image's sequence number. Leaving the block early stops capturing.
 
-    :param databases: engines by database index.
+    :param databases: engines by database index (the node's ``Databases`` or a list).
     :param stream: the node's mutation stream (the image subscribes for its duration).
     """
 
-    def __init__(self, databases: Sequence[StorageEngine], stream: MutationStream, *,
+    def __init__(self, databases: Any, stream: MutationStream, *,
                  slice_seconds: float = DEFAULT_SLICE_SECONDS) -> None:
-        self._databases = list(databases)
+        self._databases = indexed_databases(databases)
         self._stream = stream
         self._slice_seconds = slice_seconds
         self._captured: list[Mutation] = []
@@ -73,7 +83,7 @@ class KeyspaceImage:
         #: The image's sequence number, known once the overlay is drained.
         self.seq: int | None = None
         #: Counters for INFO and the benchmarks.
-        self.keys_total = sum(len(engine) for engine in self._databases)
+        self.keys_total = sum(len(engine) for _, engine in self._databases)
         self.keys_walked = 0
         self.overlay_count = 0
         self.peak_overlay = 0
@@ -108,7 +118,7 @@ class KeyspaceImage:
         """The walk: chunks of live keys, database by database, one slice each; the loop runs
         between chunks."""
         perf_counter = time.perf_counter
-        for db, engine in enumerate(self._databases):
+        for db, engine in self._databases:
             items = engine.items()
             exhausted = False
             while not exhausted:

@@ -20,13 +20,14 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..contracts import Persistence, RecoveryReport, SnapshotRef, StorageEngine
-from ..errors import ConfigError, CorruptSnapshotError, PersistenceError
+from ..contracts import Persistence, RecoveryReport, SnapshotRef
+from ..dispatch import call_handler
+from ..errors import CommandError, ConfigError, CorruptSnapshotError, PersistenceError
 from ..mutations import Mutation, MutationStream
 from .files import DataDirLock, ensure_directory
 from .image import ImageAborted, KeyspaceImage
 from .recovery import RecoveryTarget
-from .status import SNAPSHOT_WRITE_ERROR, PersistenceStatus
+from .status import LOADING_ERROR, SNAPSHOT_WRITE_ERROR, PersistenceStatus
 
 log = logging.getLogger("distcache.persistence")
 
@@ -51,7 +52,7 @@ class PersistenceManager:
         self.status = PersistenceStatus()
         self.report: RecoveryReport | None = None
         self._lock = DataDirLock(data_dir)
-        self._databases: list[StorageEngine] = []
+        self._databases: Any = []
         self._stream: MutationStream | None = None
         self._subscribed: list[Any] = []
         self._checkpoint_lock = asyncio.Lock()
@@ -59,9 +60,16 @@ class PersistenceManager:
         self._cron: asyncio.Task[None] | None = None
         self._failed_at: dict[str, float] = {}
         self._rewrite_scheduled = False
+        self._bgsave_scheduled = False
         self._current: str = ""  # "rdb" or "aof" while a checkpoint runs
         self._current_started = 0.0
         self._current_image: KeyspaceImage | None = None
+        self._node: Any = None
+        self._recovery: asyncio.Task[None] | None = None
+        #: Why recovery failed (the node stops and the CLI prints it), or None.
+        self.recovery_error: PersistenceError | None = None
+        #: SHUTDOWN SAVE / NOSAVE: take (or skip) the shutdown snapshot; None: when changed.
+        self.shutdown_save: bool | None = None
         #: INFO counters, Redis's names.
         self.last_save_time = int(time.time())
         self.seq_at_last_save = 0
@@ -111,11 +119,10 @@ class PersistenceManager:
             raise
         self.status.loading = True  # from now until recovery ends, data commands wait
 
-    async def recover(self, databases: Sequence[StorageEngine],
-                      stream: MutationStream) -> RecoveryReport:
+    async def recover(self, databases: Any, stream: MutationStream) -> RecoveryReport:
         """Load the newest valid snapshot, replay the logs after it, continue the stream's
         numbering from there and subscribe the logs. The loop keeps serving meanwhile."""
-        self._databases = list(databases)
+        self._databases = databases
         self._stream = stream
         started = time.monotonic()
         target = RecoveryTarget(self._databases, self.status)
@@ -169,6 +176,67 @@ class PersistenceManager:
             stream.subscribe(listener)
             self._subscribed.append(listener)
 
+    # --- the node ----------------------------------------------------------------------------
+
+    def attach(self, node: Any) -> None:
+        """Called once the node listens (after :meth:`open`): gate requests while loading or
+        while writes fail, recover in the background, then subscribe the logs, give the node
+        the durability barrier and start the cron. A recovery that fails stops the node;
+        :attr:`recovery_error` then says why."""
+        if not self.plugins:
+            return
+        self._node = node
+        self.status.on_change = self._update_gate
+        self._update_gate()
+        self._recovery = asyncio.get_running_loop().create_task(self._recover_node(node),
+                                                               name="persistence-recovery")
+
+    async def _recover_node(self, node: Any) -> None:
+        try:
+            await self.recover(node.databases, node.mutations)
+        except Exception as exc:
+            if not isinstance(exc, PersistenceError):
+                log.exception("recovery failed")
+                exc = PersistenceError(f"recovery failed: {type(exc).__name__}: {exc}")
+            log.error("%s", exc)
+            self.recovery_error = exc
+            node.request_shutdown()
+            return
+        node.last_save_time = self.last_save_time
+        if any(getattr(plugin, "wants_barrier", False) for plugin in self.plugins):
+            node.add_barrier_source(self._barrier_source)
+        self.start_cron()
+
+    async def wait_recovered(self) -> None:
+        """Return once recovery has finished (or failed); for tests and embedding."""
+        if self._recovery is not None:
+            await asyncio.wait([self._recovery])
+
+    def _barrier_source(self) -> Awaitable[None]:
+        barrier = self.barrier()
+        if barrier is not None:
+            return barrier
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def _update_gate(self) -> None:
+        node = self._node
+        if node is None:
+            return
+        refusing = self.status.loading or self.status.write_error is not None
+        node.server.set_node_gate("persistence", self._gate if refusing else None)
+
+    def _gate(self, conn: Any, command: Any, argv: list[bytes]) -> Any:
+        """Requests while loading or while writes fail, as Redis's ``processCommand`` treats
+        them: ``-LOADING`` for commands not flagged ``loading``, ``-MISCONF`` for writes."""
+        status = self.status
+        if status.loading and "loading" not in command.flags:
+            raise CommandError(LOADING_ERROR)
+        if status.write_error is not None and "write" in command.flags:
+            raise CommandError(status.write_error)
+        return call_handler(conn, command, argv)
+
     def start_cron(self) -> None:
         """Start the once-a-second task: plugin ticks, scheduled checkpoints."""
         if self.plugins and self._cron is None:
@@ -192,6 +260,10 @@ class PersistenceManager:
         if self._rewrite_scheduled:
             self._rewrite_scheduled = False
             self._start_background(self._of_role("log"), "aof")
+            return
+        if self._bgsave_scheduled:
+            self._bgsave_scheduled = False
+            self._start_background(self._snapshot_plugins(), "rdb")
             return
         for name, plugin in zip(self.names, self.plugins, strict=True):
             if now - self._failed_at.get(name, 0.0) < RETRY_DELAY_SECONDS:
@@ -220,7 +292,9 @@ class PersistenceManager:
 
     @property
     def checkpoint_in_progress(self) -> bool:
-        return self._checkpoint_lock.locked()
+        """A checkpoint runs, or BGSAVE/BGREWRITEAOF started one that has not begun yet."""
+        return self._checkpoint_lock.locked() or (
+            self._background is not None and not self._background.done())
 
     def _snapshot_plugins(self) -> list[Persistence]:
         """What SAVE and BGSAVE write: the snapshot plugins, or the logs when there are none
@@ -228,22 +302,26 @@ class PersistenceManager:
         return self._of_role("snapshot") or self._of_role("log")
 
     async def save(self) -> None:
-        """SAVE: checkpoint now and return when it is durable. Raises
-        :class:`PersistenceError` when it fails or one is already running."""
+        """SAVE: checkpoint now and return when it is durable (after a running rewrite).
+        Raises :class:`PersistenceError` when it fails or a save is already running."""
         self._require_plugins()
-        if self.checkpoint_in_progress:
+        if self._current == "rdb":
             raise PersistenceError("Background save already in progress")
         if not await self._checkpoint(self._snapshot_plugins(), "rdb"):
             raise PersistenceError(self._last_error or "snapshot failed")
 
     def bgsave(self, schedule: bool = False) -> str:
-        """BGSAVE [SCHEDULE]: the status reply; raises when one already runs."""
+        """BGSAVE [SCHEDULE]: the status reply; raises with Redis's words when it cannot."""
         self._require_plugins()
-        if self.checkpoint_in_progress:
-            if self._current == "aof" and schedule:
-                self._rewrite_scheduled = False
-                return "Background saving scheduled"
+        if self._current == "rdb":
             raise PersistenceError("Background save already in progress")
+        if self.checkpoint_in_progress:
+            if not schedule:
+                raise PersistenceError(
+                    "Another child process is active (AOF?): can't BGSAVE right now. Use "
+                    "BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.")
+            self._bgsave_scheduled = True
+            return "Background saving scheduled"
         self._start_background(self._snapshot_plugins(), "rdb")
         return "Background saving started"
 
@@ -266,6 +344,7 @@ class PersistenceManager:
             raise PersistenceError("no persistence plugin is configured (set node.persistence)")
 
     def _start_background(self, plugins: list[Persistence], kind: str) -> None:
+        self._current = kind  # a BGSAVE right after a BGSAVE finds it running, as in Redis
         self._background = asyncio.get_running_loop().create_task(
             self._checkpoint(plugins, kind), name=f"persistence-{kind}")
 
@@ -330,6 +409,8 @@ class PersistenceManager:
             return
         if plugin.role == "snapshot" or not self._of_role("snapshot"):
             self.last_save_time = int(time.time())
+            if self._node is not None:
+                self._node.last_save_time = self.last_save_time
             self.seq_at_last_save = ref.seq
             self.rdb_saves += 1
         if plugin.role == "log":
@@ -349,7 +430,13 @@ class PersistenceManager:
 
     async def close(self, *, save: bool = True) -> None:
         """Stop the cron, let a running checkpoint finish, take the shutdown snapshot (when
-        ``save`` and there were writes since the last one), close the plugins, unlock."""
+        ``save`` and there were writes since the last one, or SHUTDOWN SAVE), close the
+        plugins, unlock."""
+        if self._recovery is not None and not self._recovery.done():
+            self._recovery.cancel()
+            await asyncio.wait([self._recovery])
+        if self.shutdown_save is not None:
+            save = self.shutdown_save
         if self._cron is not None:
             self._cron.cancel()
             self._cron = None
@@ -358,8 +445,9 @@ class PersistenceManager:
         try:
             snapshotters = [p for p in self._of_role("snapshot")
                             if getattr(p, "snapshot_on_shutdown", True)]
+            changed = self._stream is not None and self._stream.seq != self.seq_at_last_save
             if (save and snapshotters and self._stream is not None and not self.status.loading
-                    and self._stream.seq != self.seq_at_last_save):
+                    and (changed or self.shutdown_save)):
                 await self._checkpoint(snapshotters, "rdb")
             for listener in self._subscribed:
                 if self._stream is not None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from typing import Any
 
 from ..contracts import StorageEngine
-from ..errors import PersistenceError
+from ..errors import CommandError, PersistenceError
 from ..mutations import Mutation, Op, replay
 from .status import PersistenceStatus
 
@@ -29,9 +29,10 @@ class RecoveryTarget:
     ``if target.should_pause(): await target.pause(bytes_read_since_last_pause)``.
     """
 
-    def __init__(self, databases: Sequence[StorageEngine], status: PersistenceStatus, *,
+    def __init__(self, databases: Any, status: PersistenceStatus, *,
                  slice_seconds: float = DEFAULT_SLICE_SECONDS) -> None:
-        self.databases = list(databases)
+        #: Engines by database index: the node's ``Databases`` (opened on first use) or a list.
+        self.databases = databases
         self.status = status
         self.slice_seconds = slice_seconds
         #: Unix ms, refreshed at every pause: a key expiring before it is not restored.
@@ -44,8 +45,9 @@ class RecoveryTarget:
 
     def engine(self, db: int) -> StorageEngine:
         try:
-            return self.databases[db]
-        except IndexError:
+            engine: StorageEngine = self.databases[db]
+            return engine
+        except (IndexError, CommandError):
             raise PersistenceError(
                 f"the data names database {db} but this node has {len(self.databases)} "
                 "(the storage engine must serve it)") from None

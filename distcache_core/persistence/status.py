@@ -8,6 +8,7 @@ request): ``loading`` (answer data commands with :data:`LOADING_ERROR`) and ``wr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 #: Redis's reply while loading (``shared.loadingerr``), with our name.
 LOADING_ERROR = "LOADING DistCache is loading the dataset in memory"
@@ -31,7 +32,7 @@ class PersistenceStatus:
     """Shared by the manager, the plugins (which report write failures here) and dispatch."""
 
     __slots__ = ("loading", "write_error", "_errors", "loading_start_time",
-                 "loading_total_bytes", "loading_loaded_bytes", "_loading_started")
+                 "loading_total_bytes", "loading_loaded_bytes", "_loading_started", "on_change")
 
     def __init__(self) -> None:
         #: True from start-up until recovery is over: data commands get ``-LOADING``.
@@ -43,6 +44,12 @@ class PersistenceStatus:
         self.loading_total_bytes = 0
         self.loading_loaded_bytes = 0
         self._loading_started = 0.0
+        #: Called after ``loading`` or ``write_error`` changes (the node re-gates requests).
+        self.on_change: Callable[[], None] | None = None
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def set_write_error(self, source: str, message: str | None) -> None:
         """A plugin reports that its writes fail (``message`` is the reply line for write
@@ -51,17 +58,24 @@ class PersistenceStatus:
             self._errors.pop(source, None)
         else:
             self._errors[source] = message
+        before = self.write_error
         self.write_error = next(iter(self._errors.values()), None)
+        if self.write_error != before:
+            self._changed()
 
     def begin_loading(self, total_bytes: int) -> None:
-        self.loading = True
+        if not self.loading:
+            self.loading = True
+            self._changed()
         self.loading_start_time = int(time.time())
         self._loading_started = time.monotonic()
         self.loading_total_bytes = total_bytes
         self.loading_loaded_bytes = 0
 
     def end_loading(self) -> None:
-        self.loading = False
+        if self.loading:
+            self.loading = False
+            self._changed()
 
     def loading_fields(self) -> list[tuple[str, object]]:
         """Redis's INFO fields while loading (``loading_*``)."""

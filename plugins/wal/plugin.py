@@ -52,6 +52,10 @@ class WalPersistence(PersistenceBase):
         self._tail: tuple[SegmentFile, int] | None = None
         self._base_size = 0
 
+    @property
+    def wants_barrier(self) -> bool:  # type: ignore[override]
+        return self.settings.fsync == "always"
+
     def _report_error(self, message: str | None) -> None:
         if self.status is not None:
             self.status.set_write_error(self.name, message)

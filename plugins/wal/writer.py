@@ -60,6 +60,7 @@ class GroupCommitWriter:
         self._buffer = bytearray()
         self._buffer_seq = 0
         self._buffer_records = 0
+        self._turn_flush_scheduled = False
         self._inflight: asyncio.Future[None] | None = None
         #: Barriers of the flush in flight, and of the records still in the buffer.
         self._inflight_waiters: list[asyncio.Future[None]] = []
@@ -86,6 +87,17 @@ class GroupCommitWriter:
         append_mutation(self._buffer, mutation)
         self._buffer_seq = mutation.seq
         self._buffer_records += 1
+        if not self._turn_flush_scheduled and not self._sync_each:
+            # everysec / no: nobody waits, so no barrier asks for the flush; the records of
+            # this loop turn reach the OS at the end of it, as Redis writes in beforeSleep.
+            self._turn_flush_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._end_of_turn)
+
+    def _end_of_turn(self) -> None:
+        self._turn_flush_scheduled = False
+        if self._buffer and self._inflight is None:
+            self._flush()
 
     @property
     def buffered_bytes(self) -> int:

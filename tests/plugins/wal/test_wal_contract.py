@@ -10,25 +10,10 @@ from distcache_plugins.lru_ttl import LruTtlEngine
 from distcache_plugins.wal import WalPersistence, WalSettings
 
 
-class _Engine(LruTtlEngine):
-    """TEMPORARY until lru_ttl implements restore (engine branch)."""
-
-    __slots__ = ()
-
-    def restore(self, key: bytes, value: bytes, expire_at_ms: int | None) -> None:
-        if expire_at_ms is not None and expire_at_ms <= self._clock_ms():
-            self.delete(key)
-            return
-        self.set(key, value, expire_at_ms)
-        if expire_at_ms is None:
-            self.persist(key)
-
-
 def databases(count: int) -> list[StorageEngine]:
-    if hasattr(LruTtlEngine, "restore") and hasattr(LruTtlEngine, "open_database"):
-        root = LruTtlEngine(capacity=0)
-        return [root.open_database(i) for i in range(count)]
-    return [_Engine(capacity=0) for _ in range(count)]
+    """``count`` databases of one real lru_ttl engine, without a key limit."""
+    root = LruTtlEngine(capacity=0)
+    return [root.open_database(i) for i in range(count)]
 
 
 class WalContract(PersistenceContract):

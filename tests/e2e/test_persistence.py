@@ -1,0 +1,304 @@
+"""Persistence on a real node process: restarts, -LOADING while recovering, SAVE and friends,
+refusing a damaged log or a second node on one data dir, and the commands' replies."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from distcache_core.persistence import LOADING_ERROR
+from distcache_core.protocol import encode_request
+from distcache_core.testing.differential import RawSession
+from distcache_plugins.wal.segments import list_files
+
+WAL_ALWAYS = ("--set", 'node.persistence=["wal"]', "--set", 'plugins.wal.fsync="always"')
+
+
+def serve_args(data_dir: Path, *extra: str) -> tuple[str, ...]:
+    return ("--port", "0", "--data-dir", str(data_dir), "--set", "plugins.lru_ttl.capacity=0",
+            *extra)
+
+
+def client(proc) -> redis.Redis:
+    r = redis.Redis(port=proc.port, socket_timeout=10)
+    wait_loaded(r)
+    return r
+
+
+def wait_loaded(r: redis.Redis, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while int(r.info("persistence")["loading"]):
+        assert time.monotonic() < deadline, "the node never finished loading"
+        time.sleep(0.02)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def test_writes_survive_a_restart(tmp_path: Path, node_process) -> None:
+    data_dir = tmp_path / "data"
+    proc = node_process(*serve_args(data_dir, *WAL_ALWAYS))
+    r = client(proc)
+    binary = b"k\x00\r\n\xff"
+    r.set("plain", "v")
+    r.set(binary, b"\x00" * 1000)
+    r.set("ttl", "t", px=600_000)
+    expire_at = r.pexpiretime("ttl")
+    r.set("gone", "x")
+    r.delete("gone")
+    r.incrby("counter", 41)
+    r.incr("counter")
+    r.append("plain", "+more")
+    r.set("short", "s", px=200)
+    r.rename("plain", "renamed")
+    proc.stop()
+    time.sleep(0.3)  # "short" expires while the node is down
+
+    proc = node_process(*serve_args(data_dir, *WAL_ALWAYS))
+    r = client(proc)
+    assert r.get("renamed") == b"v+more" and r.get("plain") is None
+    assert r.get(binary) == b"\x00" * 1000
+    assert r.pexpiretime("ttl") == expire_at
+    assert r.get("gone") is None and r.get("short") is None
+    assert r.get("counter") == b"42"
+    assert r.dbsize() == 4
+    fields = r.info("persistence")
+    assert fields["aof_enabled"] == 1 and fields["loading"] == 0
+    assert fields["rdb_last_load_keys_loaded"] == 0  # no snapshot yet: all from the log
+    assert fields["last_recovery"]["records"] > 0
+
+
+def test_data_commands_get_loading_while_the_node_recovers(tmp_path: Path, node_process
+                                                          ) -> None:
+    data_dir = tmp_path / "data"
+    proc = node_process(*serve_args(data_dir, "--set", 'node.persistence=["wal"]'))
+    r = client(proc)
+    pipe = r.pipeline(transaction=False)
+    for index in range(300_000):
+        pipe.set(b"key:%d" % index, b"v" * 16)
+    pipe.execute()
+    proc.stop()
+
+    proc = node_process(*serve_args(data_dir, "--set", 'node.persistence=["wal"]'))
+    with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:
+        sock.sendall(b"GET key:1\r\nINFO persistence\r\nPING\r\n")
+        data = b""
+        while data.count(b"\r\n") < 3 or b"# Persistence" not in data or not data.endswith(
+                b"\r\n") or data.count(b"-LOADING") < 2:
+            chunk = sock.recv(65536)
+            assert chunk
+            data += chunk
+    lines = data.split(b"\r\n")
+    assert lines[0] == b"-" + LOADING_ERROR.encode()
+    info = data.decode()
+    assert "loading:1" in info
+    perc = float(re.search(r"loading_loaded_perc:([\d.]+)", info).group(1))
+    assert 0 <= perc < 100
+    assert re.search(r"loading_eta_seconds:\d+", info)
+    assert re.search(r"loading_total_bytes:[1-9]\d*", info)
+    assert info.rstrip().endswith("-" + LOADING_ERROR)  # PING too, as in Redis 7
+    r = client(proc)
+    assert r.get("key:1") == b"v" * 16 and r.dbsize() == 300_000
+
+
+def test_save_bgsave_lastsave_bgrewriteaof(tmp_path: Path, node_process, raw_client) -> None:
+    proc = node_process(*serve_args(tmp_path / "none"))
+    raw = raw_client(proc.port)
+    raw.send(b"SAVE\r\nBGSAVE\r\nBGREWRITEAOF\r\n")
+    replies = [str(reply) for reply in raw.replies(3)]
+    assert replies == ["ERR no persistence plugin is configured (set node.persistence)"] * 2 + [
+        'ERR no log is configured (add "wal" to node.persistence)']
+
+    proc = node_process(*serve_args(tmp_path / "data", *WAL_ALWAYS))
+    r = client(proc)
+    raw = raw_client(proc.port)
+    r.set("k", "v")
+    before = r.lastsave()
+    time.sleep(1.1)
+    raw.send(b"SAVE\r\n")
+    assert raw.reply() == b"OK"
+    assert r.lastsave() > before
+    raw.send(b"BGSAVE\r\nBGSAVE NOW\r\n")
+    assert raw.replies(2)[0] == b"Background saving started"
+    wait_idle(r, "rdb_bgsave_in_progress")
+    raw.send(b"BGSAVE\r\nBGSAVE\r\n")  # the second finds the first still running
+    first, second = raw.replies(2)
+    assert first == b"Background saving started"
+    assert str(second) == "ERR Background save already in progress" or second == first
+    wait_idle(r, "rdb_bgsave_in_progress")
+    raw.send(b"BGREWRITEAOF\r\n")
+    assert raw.reply() == b"Background append only file rewriting started"
+    wait_idle(r, "aof_rewrite_in_progress")
+    fields = r.info("persistence")
+    assert fields["rdb_last_bgsave_status"] == fields["aof_last_bgrewrite_status"] == "ok"
+    assert fields["rdb_changes_since_last_save"] == 0
+    assert fields["aof_rewrites"] >= 1
+    _, bases = list_files(tmp_path / "data" / "wal")
+    assert bases
+
+
+def wait_idle(r: redis.Redis, field: str) -> None:
+    deadline = time.monotonic() + 10
+    while r.info("persistence")[field]:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_a_damaged_log_refuses_to_start_and_check_wal_repairs_it(tmp_path: Path, node_process,
+                                                                 cli) -> None:
+    data_dir = tmp_path / "data"
+    proc = node_process(*serve_args(data_dir, *WAL_ALWAYS))
+    r = client(proc)
+    for index in range(100):
+        r.set(f"k{index}", f"v{index}")
+    proc.stop()
+    logs, _ = list_files(data_dir / "wal")
+    segment = logs[-1].path
+    data = bytearray(segment.read_bytes())
+    data[len(data) // 2] ^= 0x20
+    segment.write_bytes(bytes(data))
+
+    done = cli("serve", *serve_args(data_dir, *WAL_ALWAYS), timeout=60)
+    assert done.returncode == 2, done.stderr
+    message = done.stderr
+    assert str(segment) in message and re.search(r"offset \d+", message)
+    assert f"distcache check-wal {data_dir / 'wal'}" in message
+
+    repaired = cli("check-wal", str(data_dir / "wal"), "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    proc = node_process(*serve_args(data_dir, *WAL_ALWAYS))
+    r = client(proc)
+    kept = r.dbsize()
+    assert 0 < kept < 100
+    assert all(r.get(f"k{index}") == f"v{index}".encode() for index in range(kept))
+
+
+def test_two_nodes_on_one_data_dir(tmp_path: Path, node_process, cli) -> None:
+    data_dir = tmp_path / "data"
+    first = node_process(*serve_args(data_dir, *WAL_ALWAYS))
+    done = cli("serve", *serve_args(data_dir, *WAL_ALWAYS), timeout=30)
+    assert done.returncode == 2
+    assert "is in use by another node" in done.stderr
+    assert f"pid {first.proc.pid}" in done.stderr
+    assert "listening" not in done.stdout  # refused before it listens
+
+
+def test_a_data_dir_that_is_not_writable(tmp_path: Path, cli) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    done = cli("serve", *serve_args(blocker / "data", *WAL_ALWAYS), timeout=30)
+    assert done.returncode == 2
+    assert "node.data_dir" in done.stderr and str(blocker / "data") in done.stderr
+    assert "listening" not in done.stdout
+
+
+def test_shutdown_nosave_leaves_a_log_that_recovers(tmp_path: Path, node_process
+                                                            ) -> None:
+    data_dir = tmp_path / "data"
+    proc = node_process(*serve_args(data_dir, *WAL_ALWAYS))
+    r = client(proc)
+    r.set("a", "1")
+    try:
+        r.shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass  # the node closes the connection as it stops, without a reply
+    assert proc.proc.wait(10) == 0
+    proc = node_process(*serve_args(data_dir, *WAL_ALWAYS))
+    assert client(proc).get("a") == b"1"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB tmpfs (needs root, as ``make test`` has in CI; skipped otherwise)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+def test_a_full_disk_refuses_writes_with_misconf_while_reads_go_on(small_disk: Path,
+                                                                   node_process, raw_client
+                                                                   ) -> None:
+    data_dir = small_disk / "data"
+    proc = node_process(*serve_args(data_dir, *WAL_ALWAYS))
+    r = client(proc)
+    r.set("before", "1")
+    filler = small_disk / "filler"
+    with open(filler, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    raw = raw_client(proc.port)
+    big = b"2" * 10_000  # more than the free room left in the log file's last page
+    raw.send(encode_request("SET", "during", big))
+    assert str(raw.reply()).startswith("MISCONF")  # applied, but its record is not on disk
+    raw.send(b"SET refused 3\r\nGET before\r\nINCR counter\r\nDBSIZE\r\n")
+    refused, value, incr, size = raw.replies(4)
+    assert str(refused) == "MISCONF Errors writing to the AOF file: No space left on device"
+    assert str(incr) == str(refused)
+    assert value == b"1" and size == 2
+    assert r.info("persistence")["aof_last_write_status"] == "err"
+    filler.unlink()
+    deadline = time.monotonic() + 10  # the once-a-second retry writes the held records
+    while True:
+        raw.send(b"SET after 4\r\n")
+        reply = raw.reply()
+        if reply == b"OK":
+            break
+        assert time.monotonic() < deadline, reply
+        time.sleep(0.1)
+    assert r.info("persistence")["aof_last_write_status"] == "ok"
+    proc.stop()
+    proc = node_process(*serve_args(data_dir, *WAL_ALWAYS))
+    r = client(proc)
+    assert r.mget("before", "during", "refused", "after") == [b"1", big, None, b"4"]
+
+
+def test_save_family_replies_match_redis(tmp_path: Path, make_node, redis_server) -> None:
+    """With a WAL configured, SAVE, BGSAVE and BGREWRITEAOF answer as redis-server does,
+    byte for byte, including while one of them runs."""
+    node = make_node("node.persistence=['wal']", f"node.data_dir='{tmp_path / 'data'}'")
+
+    def exchange(port: int, request: bytes) -> bytes:
+        with RawSession(port) as session:
+            session.sock.sendall(request)
+            return session.read().raw
+
+    def idle(port: int) -> None:
+        deadline = time.monotonic() + 10
+        while True:
+            info = exchange(port, b"INFO persistence\r\n")
+            if b"rdb_bgsave_in_progress:0" in info and b"aof_rewrite_in_progress:0" in info:
+                return
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+    for request in (b"SET k v\r\n", b"SAVE\r\n", b"BGSAVE\r\n", b"BGREWRITEAOF\r\n",
+                    b"BGSAVE SCHEDULE\r\n", b"SAVE x\r\n"):
+        replies = []
+        for port in (redis_server.port, node.port):
+            idle(port)
+            replies.append(exchange(port, request))
+        assert replies[0] == replies[1], request
+    idle(redis_server.port)
+    idle(node.port)
