@@ -3,7 +3,8 @@
 A default plugin like the other built-in command modules. The parts:
 
 - ``sandbox.lua`` and :mod:`.lua`: a Lua 5.1 state (``lupa.lua51``, the Lua Redis embeds)
-  with Redis's sandbox and the Lua <-> RESP conversions;
+  with Redis's sandbox and the Lua <-> RESP conversions; ``cjson.lua`` and ``bit.lua``: the
+  cjson and bit libraries of Redis's Lua, in Lua;
 - :mod:`.calls`: ``redis.call`` through the node's command table, with Redis's checks;
 - :mod:`.runner`: scripts run on a worker thread, so the node answers ``-BUSY`` (and obeys
   SCRIPT KILL) while one runs past ``node.lua_time_limit_ms``; :mod:`.busy` does the refusing;

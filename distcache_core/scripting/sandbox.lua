@@ -5,7 +5,8 @@
 -- What a script gets is Redis 7.0's environment: the globals Redis lists (no os, io, debug,
 -- require, loadfile, dofile, package, getfenv, setfenv, print, newproxy), every global and
 -- library table read-only ("Attempt to modify a readonly table"), reading an unknown global
--- an error, precompiled bytecode refused, and the redis.* API. Redis makes tables read-only
+-- an error, precompiled bytecode refused, the redis.* API, and the cjson and bit libraries
+-- (cjson.lua, bit.lua; Redis's cmsgpack and struct are missing). Redis makes tables read-only
 -- with a patch to the Lua VM; stock Lua 5.1 has no such flag, so here each protected table
 -- is an empty proxy whose metatable reads through to the real table and refuses writes, and
 -- the few functions that write around metatables (rawset, setmetatable, table.insert,
@@ -14,7 +15,7 @@
 -- Arguments: the Python callbacks (they never raise; each returns a status first) and the
 -- count-hook period.
 local py_call, py_setresp, py_log, py_sha1hex, py_interrupted, py_acl_check, hook_period,
-      redis_version, redis_version_num = ...
+      redis_version, redis_version_num, cjson_chunk, bit_chunk = ...
 
 local SANDBOX_SOURCE = debug.getinfo(1, "S").source
 local READONLY = "Attempt to modify a readonly table"
@@ -462,6 +463,37 @@ redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REP
   0, 1, 2, 2, 3
 redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = redis_version, redis_version_num
 
+-- --- cjson (lua-cjson 2.1.0 with Redis's defaults; cjson.lua) --------------------------------
+
+-- cjson.null: Redis's is a NULL light userdata; here a read-only table nothing else equals.
+local cjson_null = {}
+hidden[cjson_null] = {}
+setmetatable(cjson_null, {__newindex = refuse_write, __metatable = shown_metatable})
+
+local cjson_encode, cjson_decode = cjson_chunk(cjson_null)
+local function constant(...)
+  local values = pack(...)
+  return function() return unpack(values, 1, values.n) end
+end
+local cjson = {
+  _NAME = "cjson", _VERSION = "2.1.0", null = cjson_null,
+  encode = c_callable(cjson_encode), decode = c_callable(cjson_decode),
+  -- The settings are lua-cjson's defaults, read-only: one script's choice must not change
+  -- what the next one gets.
+  encode_max_depth = constant(1000), decode_max_depth = constant(1000),
+  encode_number_precision = constant(14), encode_keep_buffer = constant(true),
+  encode_invalid_numbers = constant(false), decode_invalid_numbers = constant(true),
+  encode_sparse_array = constant(false, 2, 10),
+}
+function cjson.new()
+  return readonly(cjson)
+end
+
+-- --- bit (LuaBitOp; bit.lua) ---------------------------------------------------------------
+
+local bit_lib = {}
+for name, f in pairs(bit_chunk()) do bit_lib[name] = c_callable(f) end
+
 -- --- the globals -------------------------------------------------------------------------
 
 local string_lib = readonly_copy(string, {"byte", "char", "dump", "find", "format", "gfind",
@@ -489,6 +521,8 @@ G._VERSION = _VERSION
 G.__redis__err__handler = error_handler
 G.assert = assert
 G.collectgarbage = collectgarbage
+G.bit = readonly(bit_lib)
+G.cjson = readonly(cjson)
 G.coroutine = readonly(coroutine_lib)
 G.error = error
 G.gcinfo = gcinfo
@@ -541,7 +575,7 @@ local function flatten(value, out, depth)
     out[n + 1], out[n + 2] = T_NUMBER, value
   elseif kind == "boolean" then
     out[n + 1] = value and T_TRUE or T_FALSE
-  elseif kind ~= "table" then
+  elseif kind ~= "table" or value == cjson_null then
     out[n + 1] = T_NULL
   elseif depth > MAX_DEPTH then
     out[n + 1], out[n + 2] = T_ERROR, "reached lua stack limit"
@@ -630,7 +664,7 @@ local function run(f, keys, argv)
   local kind = type(result)
   if kind == "string" then return true, T_BULK, result end
   if kind == "number" then return true, T_NUMBER, result end
-  if kind ~= "table" then
+  if kind ~= "table" or result == cjson_null then
     if result == true then return true, T_TRUE end
     if result == false then return true, T_FALSE end
     return true, T_NULL

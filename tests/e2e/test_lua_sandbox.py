@@ -165,7 +165,8 @@ POLLUTERS = [
     "coroutine.create = nil", "rawset(getmetatable(_G), '__index', {})",
     "getmetatable(_G).__newindex = nil", "rawset(coroutine, 'create', print)",
     "rawset(rawget(_G, 'string'), 'rep', nil)", "pairs(_G)({}, nil)",
-    "local n, t = next(_G) rawset(t, 'x', 1)",
+    "local n, t = next(_G) rawset(t, 'x', 1)", "cjson.encode = nil", "cjson.null.x = 1",
+    "rawset(cjson.null, 'x', 1)", "cjson.new().encode = nil",
 ]
 
 
@@ -179,7 +180,8 @@ def test_scripts_cannot_change_what_later_scripts_see(r, polluter):
                   "('b'):upper() == 'B' and string.evil == nil and "
                   "type(redis.call) == 'table' and rawget(redis.call, 'x') == nil and "
                   "math.floor(1.5) == 1 and type(coroutine.create) == 'function' and "
-                  "#string.rep('x', 3) == 3 and table.sort ~= nil") == 1
+                  "#string.rep('x', 3) == 3 and table.sort ~= nil and "
+                  "cjson.encode({1}) == '[1]' and next(cjson.null) == nil") == 1
     assert r.eval("return redis.call('PING')", 0) == b"PONG"
 
 

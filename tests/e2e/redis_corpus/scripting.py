@@ -129,9 +129,113 @@ CASES = [
         ev("local t = {} for k in pairs(math) do t[#t+1]=k end table.sort(t) return t"),
         ev("local t = {} for k in pairs(table) do t[#t+1]=k end table.sort(t) return t"),
         ev("local t = {} for k in pairs(coroutine) do t[#t+1]=k end table.sort(t) return t")]),
+    Case("eval-cjson", [
+        ev("return cjson.encode({1,2,'a',{x=1},true,false,cjson.null, 0."
+           '1, 1e20, -0, 1/3, \'q"\\\\/\\b\\f\\n\\r\\t\\1\\127\\200\'})'),
+        ev('return cjson.encode({})'),
+        ev('return cjson.encode({[1]=1,[3]=3})'),
+        ev('return cjson.encode({[1]=1,[20]=3})'),
+        ev('return cjson.encode({[true]=1})'),
+        ev('return cjson.encode(function() end)'),
+        ev('return cjson.encode(0/0)'),
+        ev('return cjson.encode({[1.5]=1, [2]=2})'),
+        ev('return cjson.encode()'),
+        ev('return cjson.encode(nil)'),
+        ev("return cjson.encode('x', 'y')"),
+        ev('local t = cjson.decode(\'{"a":[1,2,{"b":null}],"c":"x\\\\u00e9\\'
+           '\\n","d":true,"e":1.5e3}\') return {t.a[1], t.a[3].b == cjson.'
+           'null, t.c, tostring(t.d), t.e}'),
+        ev("return cjson.decode('[1,]')"),
+        ev("return cjson.decode('[1 2]')"),
+        ev("return cjson.decode('{1:2}')"),
+        ev("return cjson.decode('')"),
+        ev("return cjson.decode('[1] x')"),
+        ev('return cjson.decode(\'"\\\\q"\')'),
+        ev("return cjson.decode('01')"),
+        ev("return cjson.decode('0x10')"),
+        ev("return cjson.decode('-')"),
+        ev('return {cjson.decode(\'"\\\\ud83d\\\\ude00"\')}'),
+        ev('return {cjson.null}'),
+        ev('local t = {} for k in pairs(cjson) do t[#t+1]=k end table.sort(t) return t'),
+        ev('return cjson.decode(1)'),
+        ev("return cjson.decode('[' .. string.rep('[', 1001) .. string.rep(']', 1001) .. ']')"),
+        ev('return cjson.encode({a={b={c=1}}})'),
+        ev('return cjson.encode({b=1,a=2,c=3,d=4,e=5})'),
+        ev('return {cjson._NAME, cjson._VERSION, cjson.encode_max_depth('
+           '), cjson.decode_max_depth(), cjson.encode_number_precision()'
+           ', tostring(cjson.encode_keep_buffer()), tostring(cjson.encod'
+           'e_invalid_numbers()), tostring(cjson.decode_invalid_numbers('
+           '))}'),
+        ev('return {cjson.encode_sparse_array()}'),
+        ev('return type(cjson.new)'),
+        ev('return cjson.encode({1,2,3,[5]=5})'),
+        ev('return cjson.encode(setmetatable({}, {__index=function() return 1 end}))'),
+        ev("return cjson.decode('[1,2]')[2]"),
+        ev('return cjson.decode(\'{"a":1}\').a'),
+        ev('return cjson.encode(cjson.decode(\'{"user":{"id":7,"tags":["a'
+           '","b"],"score":1.25,"active":false,"meta":{}}}\'))'),
+        ev("return cjson.encode({name='x', list={1,2,3}, nested={{a=1},{b=2}}, n=-12.5e-7})"),
+        ev('return cjson.decode(\'  [ 1 , "two" , { "three" : 3 } ]  \')[3].three'),
+        ev('return cjson.decode(\'{"a":"b"\')'),
+        ev('return cjson.decode(\'"abc\')'),
+        ev("return cjson.decode('[1e400]')[1] > 1"),
+        ev("return cjson.decode('nul')"),
+        ev("return cjson.decode('tru')"),
+        ev("return cjson.decode('[-0.5, 1E2, 2e-2]')"),
+        ev('return cjson.encode(cjson.decode(\'"\\\\u0041\\\\u00df\\\\u4e2d"\'))'),
+        ev('return cjson.decode(\'"\\\\ud83d"\')'),
+        ev("return cjson.encode(string.rep('x', 10))"),
+        ev('return cjson.encode({[-1]=1})'),
+        ev('return cjson.encode({[0]=1})'),
+        ev('return cjson.encode({1, nil, 3})'),
+        ev('local t = {} t[1] = t return cjson.encode(t)'),
+        ev('return cjson.decode(\'{"a":1,"a":2}\').a'),
+        ev("return cjson.decode('[] ')"),
+        ev("return cjson.encode(cjson.decode('{}'))"),
+        ev("return cjson.encode(cjson.decode('[]'))"),
+        ev("return cjson.decode('+1')"),
+        ev("return cjson.decode('inf')"),
+        ev("return cjson.decode('.5')"),
+        ev("return cjson.decode('1.')"),
+        ev('return cjson.decode(\'{"a":}\')'),
+        ev('return cjson.decode(\'{"a" 1}\')'),
+        ev("return cjson.decode('[1}')"),]),
+    Case("eval-cjson-null-type", [ev("return type(cjson.null)")],
+         differs="cjson.null is a read-only table here, a light userdata in Redis"),
+    Case("eval-bit", [
+        ev('return {bit.tobit(0xffffffff), bit.tobit(2^32+5), bit.tobit('
+           '1.5), bit.tobit(2.5), bit.tobit(-2.5), bit.tobit(-1), bit.to'
+           'hex(255), bit.tohex(-1, -4), bit.tohex(1, 2), bit.tohex(1, 2'
+           '0), bit.bnot(0), bit.band(0xff, 0x0f, 0x3), bit.bor(1, 2, 4)'
+           ', bit.bxor(5, 3), bit.lshift(1, 31), bit.lshift(1, 32), bit.'
+           'rshift(-1, 28), bit.arshift(-256, 4), bit.rol(0x12345678, 4)'
+           ", bit.ror(0x12345678, 4), bit.bswap(0x12345678), bit.band('7"
+           "', 3)}"),
+        ev('return bit.band()'),
+        ev('return bit.band(nil)'),
+        ev('return bit.band(1, {})'),
+        ev("return bit.tohex('x')"),
+        ev('local t = {} for k in pairs(bit) do t[#t+1]=k end table.sort'
+           '(t) return t'),
+        ev('return {bit.tobit(-2^31), bit.tobit(2^31), bit.bor(5)}'),
+        ev('return {bit.tohex(-1, 0), bit.tohex(0x1234, -8), bit.lshift('
+           '3, -1), bit.rshift(8, 33)}'),
+        ev('return bit.tohex(1, nil)'),
+        ev('local r = {} for i = 0, 40 do r[#r+1] = bit.rol(0x80000001, '
+           'i) r[#r+1] = bit.ror(0x80000001, i) r[#r+1] = bit.arshift(-1'
+           '2345, i) r[#r+1] = bit.rshift(-12345, i) r[#r+1] = bit.lshif'
+           't(-12345, i) end return r'),
+        ev('local r = {} local x = 12345 for i = 1, 200 do x = bit.bxor('
+           'bit.band(x * 1103515245 + 12345, 0x7fffffff), bit.rshift(x, '
+           '3)) r[#r+1] = x r[#r+1] = bit.bnot(x) r[#r+1] = bit.bor(x, i'
+           ') r[#r+1] = bit.tohex(x) r[#r+1] = bit.bswap(x) end return r'),
+        ev('return {bit.tobit(0.5), bit.tobit(-0.5), bit.tobit(1e10), bi'
+           't.tobit(-1e10), bit.tobit(3.5), bit.tobit(-3.5)}'),
+        ev('return bit.lshift(1)'),
+        ev("return bit.band(1, 'x')"),]),
     Case("eval-globals", [
         ev("local t = {} for k in pairs(_G) do t[#t+1]=k end table.sort(t) return t")],
-         differs="Redis's Lua also has the bit, cjson, cmsgpack and struct libraries"),
+         differs="Redis's Lua also has the cmsgpack and struct libraries"),
     Case("eval-sandbox", [
         ev("rawset(_G, 'x', 1)"), ev("string.foo = 1"), ev("setmetatable(_G, nil)"),
         ev("getmetatable('').__index = nil"), ev("table.insert(_G, 1)"),
