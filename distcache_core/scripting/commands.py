@@ -112,9 +112,16 @@ class Scripting:
         if self._runner is None:
             self._runner = ScriptRunner(asyncio.get_running_loop(), self.sandbox,
                                         on_busy=self.busy_gate.enter,
-                                        on_idle=self.busy_gate.leave)
+                                        on_idle=self.busy_gate.leave,
+                                        durability_barrier=self._durability_barrier)
             self.sandbox.call = self._runner.call
         return self._runner
+
+    def _durability_barrier(self) -> Any:
+        server = self.server
+        if not getattr(server, "barrier_enabled", False):
+            return None
+        return server.node.durability_barrier()
 
     def load(self, body: bytes) -> str:
         """Compile and cache a script; its SHA1."""

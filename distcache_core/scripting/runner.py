@@ -32,6 +32,9 @@ log = logging.getLogger("distcache.scripting")
 
 _INTERNAL = "ERR internal error while running the script (see node log)"
 _STOPPING = "ERR the node is shutting down"
+#: The reply of a script whose writes could not be made durable (as barrier-held replies get).
+_NOT_DURABLE = ("MISCONF Errors writing to the persistence log or snapshot. Writes are refused "
+                "until it succeeds again; see the node log.")
 
 
 class _Job:
@@ -60,6 +63,18 @@ class _Job:
         return self.reply
 
 
+def _resolve(future: asyncio.Future[Any], job: _Job,
+             barrier: asyncio.Future[Any] | None = None) -> None:
+    if future.done():
+        return
+    if barrier is not None and (barrier.cancelled() or barrier.exception() is not None):
+        future.set_exception(CommandError(_NOT_DURABLE))
+    elif job.error is not None:
+        future.set_exception(job.error)
+    else:
+        future.set_result(job.reply)
+
+
 class _HandOff:
     """One command the worker asks the loop thread to run, and its result."""
 
@@ -77,11 +92,14 @@ class ScriptRunner:
     """The worker thread of one node's scripts, and the state of the script running."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sandbox: LuaSandbox, *,
-                 on_busy: Callable[[], None], on_idle: Callable[[], None]) -> None:
+                 on_busy: Callable[[], None], on_idle: Callable[[], None],
+                 durability_barrier: Callable[[], Any] | None = None) -> None:
         self._loop = loop
         self._sandbox = sandbox
         self._on_busy = on_busy
         self._on_idle = on_idle
+        #: Returns an awaitable done once the writes so far are durable (or None).
+        self._durability_barrier = durability_barrier
         self._wake = threading.Lock()
         self._wake.acquire()
         self._job: _Job | None = None
@@ -155,10 +173,15 @@ class ScriptRunner:
         future = job.future
         if future is None or future.done():
             return
-        if job.error is not None:
-            future.set_exception(job.error)
+        # Past the limit the script's writes ran on the loop outside any request batch, so no
+        # batch's durability barrier covers them: its reply waits for one of its own.
+        barrier = (self._durability_barrier() if job.invocation.wrote
+                   and self._durability_barrier is not None else None)
+        if barrier is None:
+            _resolve(future, job)
         else:
-            future.set_result(job.reply)
+            asyncio.ensure_future(barrier).add_done_callback(
+                lambda done: _resolve(future, job, done))
 
     def _run_handed_off(self, hand_off: _HandOff) -> None:
         try:

@@ -11,6 +11,7 @@ at the end run EVAL from a real client end to end.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
@@ -19,6 +20,7 @@ import pytest
 import redis
 
 from distcache_core.errors import CommandError
+from distcache_core.hookspecs import hookimpl
 from distcache_core.scripting.commands import eval_
 
 BUSY = b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
@@ -232,3 +234,39 @@ def test_eval_client_gets_a_late_result(node):
               "return 'late'")
     assert client.eval(script, 0) == b"late"
     assert client.ping()
+
+
+class _HeldBarrier:
+    """A persistence stand-in whose durability barrier the test releases by hand."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    @hookimpl
+    def distcache_node_started(self, node):
+        async def barrier():
+            self.calls += 1
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
+
+        node.add_barrier_source(barrier)
+
+
+def test_a_busy_script_that_wrote_replies_once_its_writes_are_durable(make_node):
+    held = _HeldBarrier()
+    node = make_node(f"node.lua_time_limit_ms={LIMIT_MS}", extra_plugins=[("held", held)])
+    client = redis.Redis(port=node.port, socket_timeout=10)
+    # Writes only once past the limit: no request batch's barrier covers that write.
+    script = ("local start = redis.call('TIME') repeat local now = redis.call('TIME') "
+              "until (now[1] - start[1]) * 1000000 + (now[2] - start[2]) > 600000 "
+              "redis.call('SET', 'k', 'v') return 'done'")
+    replies: list = []
+    thread = threading.Thread(target=lambda: replies.append(client.eval(script, 0)))
+    thread.start()
+    time.sleep(1.5)  # the script has ended; its writes are not durable yet
+    assert replies == []
+    held.release.set()
+    thread.join(10)
+    assert replies == [b"done"]
+    client.close()
