@@ -128,6 +128,12 @@ class StorageEngine(Protocol):
     def clear(self) -> None:
         """Remove every key (emits one ``FLUSHDB``)."""
 
+    # Optional: ``restore_many(keys, values, expiries)``, ``restore`` of each triple (two
+    # lists and an iterable of the same length), for recovery: a snapshot loader hands over a
+    # block of a few thousand keys at once, and an engine that can insert them without a
+    # Python call per key makes loading several times faster (restore costs ~2.3 us a key on
+    # the 2-core test machine, a dict update ~0.15 us).
+    #
     # Optional: ``open_database(index) -> StorageEngine``, a sibling engine for logical
     # database ``index`` (SELECT) that shares this engine's limits and eviction and emits
     # mutations with ``db = index`` (``open_database(0)`` is the engine itself; the same index

@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "distcache_plugins.vnode_ring",
     "distcache_plugins.circuit_breaker",
     "distcache_plugins.wal",
+    "distcache_plugins.mmap_snapshot",
 )
 
 ENTRY_POINT_GROUP = "distcache"

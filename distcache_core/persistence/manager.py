@@ -266,7 +266,8 @@ class PersistenceManager:
             self._start_background(self._snapshot_plugins(), "rdb")
             return
         for name, plugin in zip(self.names, self.plugins, strict=True):
-            if now - self._failed_at.get(name, 0.0) < RETRY_DELAY_SECONDS:
+            failed_at = self._failed_at.get(name)
+            if failed_at is not None and now - failed_at < RETRY_DELAY_SECONDS:
                 continue
             if plugin.checkpoint_due(now, seq):
                 self._start_background([plugin], "rdb" if plugin.role == "snapshot" else "aof")

@@ -23,11 +23,13 @@ from redis.retry import Retry
 TTL_MS = 3_600_000
 
 
-def serve_args(data_dir: Path, fsync: str) -> tuple[str, ...]:
+def serve_args(data_dir: Path, fsync: str, snapshot: str = "") -> tuple[str, ...]:
+    plugins = '["wal"]' if not snapshot else f'["wal", "{snapshot}"]'
+    extra = ("--set", f"plugins.{snapshot}.after_writes=400") if snapshot else ()
     return ("--port", "0", "--data-dir", str(data_dir),
-            "--set", 'node.persistence=["wal"]', "--set", f'plugins.wal.fsync="{fsync}"',
+            "--set", f"node.persistence={plugins}", "--set", f'plugins.wal.fsync="{fsync}"',
             "--set", "plugins.wal.segment_max_bytes=65536",
-            "--set", "plugins.lru_ttl.capacity=0")
+            "--set", "plugins.lru_ttl.capacity=0", *extra)
 
 
 @attrs.define
@@ -160,7 +162,7 @@ def check_and_settle(r: redis.Redis, expected: dict[bytes, Expected], lost_ok_af
 
 
 def crash_rounds(tmp_path: Path, node_process, fsync: str, rounds: int, seed: int,
-                 min_run: float, max_run: float) -> tuple[int, int]:
+                 min_run: float, max_run: float, snapshot: str = "") -> tuple[int, int]:
     data_dir = tmp_path / "data"
     rng = random.Random(seed)
     expected: dict[bytes, Expected] = {}
@@ -168,7 +170,7 @@ def crash_rounds(tmp_path: Path, node_process, fsync: str, rounds: int, seed: in
     sequences = {f"c{n}": [0] for n in range(4)}
     acked_total = lost_total = 0
     for round_number in range(rounds):
-        proc = node_process(*serve_args(data_dir, fsync))
+        proc = node_process(*serve_args(data_dir, fsync, snapshot))
         r = redis.Redis(port=proc.port, socket_timeout=30)
         while int(r.info("persistence")["loading"]):
             time.sleep(0.02)
@@ -195,7 +197,7 @@ def crash_rounds(tmp_path: Path, node_process, fsync: str, rounds: int, seed: in
             for want in expected.values():
                 if want.acked_at < kill_time - 1.0:
                     want.acked_at = 0  # older than a second: must not be lost
-    proc = node_process(*serve_args(data_dir, fsync))
+    proc = node_process(*serve_args(data_dir, fsync, snapshot))
     r = redis.Redis(port=proc.port, socket_timeout=30)
     while int(r.info("persistence")["loading"]):
         time.sleep(0.02)
@@ -216,3 +218,14 @@ def test_kill_9_with_fsync_everysec_loses_at_most_the_last_second(tmp_path: Path
     acked, lost = crash_rounds(tmp_path, node_process, "everysec", rounds=4, seed=7,
                                min_run=1.5, max_run=2.5)
     assert acked > 500
+
+
+def test_kill_9_with_the_wal_and_mmap_snapshots_taken_during_the_load(tmp_path: Path,
+                                                                     node_process) -> None:
+    """Snapshots every 400 writes, and the log compacted after each: kills land in the middle
+    of both, and still no acknowledged write is lost."""
+    acked, lost = crash_rounds(tmp_path, node_process, "always", rounds=8, seed=99,
+                               min_run=0.3, max_run=1.2, snapshot="mmap_snapshot")
+    assert lost == 0
+    assert acked > 500
+    assert list((tmp_path / "data" / "mmap_snapshot").glob("snapshot-*.dcsnap"))
