@@ -231,9 +231,10 @@ class PersistenceManager:
         """Requests while loading or while writes fail, as Redis's ``processCommand`` treats
         them: ``-LOADING`` for commands not flagged ``loading``, ``-MISCONF`` for writes."""
         status = self.status
-        if status.loading and "loading" not in command.flags:
+        flags = _flags_of(command, argv)
+        if status.loading and "loading" not in flags:
             raise CommandError(LOADING_ERROR)
-        if status.write_error is not None and "write" in command.flags:
+        if status.write_error is not None and "write" in flags:
             raise CommandError(status.write_error)
         return call_handler(conn, command, argv)
 
@@ -510,6 +511,19 @@ class PersistenceManager:
                            f"expired={report.keys_expired},seconds={report.seconds:.3f},"
                            f"seq={report.last_sequence},warnings={len(report.warnings)}"))
         return fields
+
+
+def _flags_of(command: Any, argv: list[bytes]) -> frozenset[str]:
+    """The flags that decide: a container command's (CLIENT, CONFIG) are its subcommand's,
+    as Redis looks them up (CLIENT SETINFO runs while loading, CONFIG SET does not). An
+    unknown subcommand gets the container's handler, which names the error."""
+    if command.subcommands and len(argv) > 1:
+        name = argv[1].lower().decode("utf-8", "replace")
+        for sub in command.subcommands:
+            if sub.name == name:
+                return frozenset(sub.flags)
+        return frozenset({"loading"})
+    return frozenset(command.flags)
 
 
 async def _all(waits: list[Awaitable[None]]) -> None:
