@@ -9,10 +9,21 @@ Where Redis's outcome depends on how TCP split the bytes, both parsers give the 
 client that sends one byte at a time, so the result never depends on the chunking: a line
 (inline request, ``*`` or ``$`` header) whose bytes before its terminator exceed
 ``max_inline_len`` is refused even when it arrives whole.
+
+hiredis allocates an aggregate's slots when it reads the header: ``*2147483647`` (14 bytes)
+made it calloc 16 GB and take 12 s to free it, freezing every client (``>`` took a minute and
+16 GB of RSS). Its C reader has a limit on elements per aggregate that hiredis-py does not
+expose; :func:`new_reader` sets it (``HIREDIS_MAX_ELEMENTS``) through the reader's C struct
+once a probe at import has proven the layout, so a bigger header is a hiredis protocol error and
+the reference parser, which allocates only for what arrives, takes the request from there. No
+cost per request. Where the probe fails (another hiredis-py), every read is scanned before
+hiredis sees it instead (:func:`_hiredis_safe_length`, ~2,500 instructions a pipelined command).
 """
 
 from __future__ import annotations
 
+import ctypes
+import re
 from collections.abc import Callable
 from itertools import chain
 from typing import Any
@@ -28,6 +39,86 @@ __all__ = ["ProtocolLimits", "ReferenceParser", "RequestParser", "split_args", "
 # proves each reply came from '*' and '$' alone. A value holding one only costs the exact check.
 _PROBE = b"*0\r\n"
 _pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command  # the stub says a 1-tuple
+
+
+#: Most elements hiredis may allocate for one aggregate header (8 bytes each). A request with
+#: more arguments is parsed by the reference parser: slower, but rare (MSET of 512+ pairs).
+HIREDIS_MAX_ELEMENTS = 1024
+
+# The C ``redisReader`` (hiredis read.h): ``maxbuf`` and then ``maxelements`` follow ``err``,
+# ``errstr[128]``, ``buf``, ``pos`` and ``len``; hiredis-py's reader object holds a pointer
+# to it right after the object header.
+_READER_POINTER_OFFSET = 16
+_MAXBUF_OFFSET = 160
+_MAXELEMENTS_OFFSET = 168
+_HIREDIS_DEFAULT_MAX_ELEMENTS = (1 << 32) - 1
+_READER_OBJECT_SIZE = 96
+
+
+def _cap_elements(reader: hiredis.Reader) -> None:
+    struct = ctypes.c_void_p.from_address(id(reader) + _READER_POINTER_OFFSET).value
+    if struct:  # hiredis-py allocates it with the reader; never NULL once constructed
+        ctypes.c_longlong.from_address(struct + _MAXELEMENTS_OFFSET).value = HIREDIS_MAX_ELEMENTS
+
+
+def _probe_cap() -> bool:
+    """True when this hiredis-py's reader has the layout :func:`_cap_elements` writes to and
+    the cap then works. Reads before it writes: the object's size, then a ``maxbuf`` set
+    through the API and the default ``maxelements`` at their offsets."""
+    try:
+        if type(hiredis.Reader()).__basicsize__ != _READER_OBJECT_SIZE:
+            return False
+        reader = hiredis.Reader()
+        reader.setmaxbuf(123_457)
+        struct = ctypes.c_void_p.from_address(id(reader) + _READER_POINTER_OFFSET).value
+        if not struct or ctypes.c_size_t.from_address(struct + _MAXBUF_OFFSET).value != 123_457:
+            return False
+        if (ctypes.c_longlong.from_address(struct + _MAXELEMENTS_OFFSET).value
+                != _HIREDIS_DEFAULT_MAX_ELEMENTS):
+            return False
+        _cap_elements(reader)
+        reader.feed(b"*%d\r\n" % HIREDIS_MAX_ELEMENTS)
+        if reader.gets() is not False:
+            return False
+        reader = hiredis.Reader()
+        _cap_elements(reader)
+        reader.feed(b"*%d\r\n" % (HIREDIS_MAX_ELEMENTS + 1))
+        try:
+            reader.gets()
+        except hiredis.ProtocolError:
+            return True
+        return False
+    except Exception:  # no ctypes, an odd platform: scan instead
+        return False
+
+
+#: Whether readers from :func:`new_reader` refuse big aggregate headers themselves.
+CAPPED = _probe_cap()
+
+
+def new_reader() -> hiredis.Reader:
+    """A hiredis reader that refuses an aggregate of more than ``HIREDIS_MAX_ELEMENTS``."""
+    reader = hiredis.Reader()
+    if CAPPED:
+        _cap_elements(reader)
+    return reader
+
+
+#: An aggregate header with a count of four digits or more (or zero-padded).
+_BIG_COUNT = re.compile(rb"[*~>|][0-9]{4,}").search
+
+
+def _hiredis_safe_length(data: bytes) -> int:
+    """Without :data:`CAPPED`: the length of the longest prefix of ``data`` hiredis may parse,
+    up to the first aggregate header whose count is larger than a quarter of the bytes after it
+    (each element takes at least four) or has more than ten digits."""
+    pos = 0
+    while (match := _BIG_COUNT(data, pos)) is not None:
+        start, end = match.span()
+        if end - start > 11 or int(data[start + 1:end]) > (len(data) - end) >> 2:
+            return start
+        pos = end
+    return len(data)
 
 
 def _lone_request(data: bytes, command: list[bytes], reader: hiredis.Reader) -> bool:
@@ -103,7 +194,7 @@ class RequestParser:
         self.error: str | None = None
         """Set when framing is lost: the text after ``-ERR Protocol error: ``."""
         self._slow = ReferenceParser(limits)
-        self._reader = hiredis.Reader()
+        self._reader = new_reader()
         # A complete request can break a limit only in a read at least this long.
         self._check_above = min(limits.max_bulk_len, 6 * limits.max_multibulk_len)
         self._exact_below = min(4096, self._check_above)  # re-encoding larger reads costs more
@@ -120,14 +211,25 @@ class RequestParser:
         self._slow.authenticated = value
         self._fast_ok = value and self.error is None and self._slow.idle
 
+    @property
+    def waiting(self) -> bool:
+        """True when the last :meth:`feed` stopped before using up what it was given: an
+        unauthenticated client sent a request past the unauthenticated limits behind another
+        request (an AUTH, perhaps) in the same read. Run the commands it returned, then call
+        ``feed(b"")``: the limits in force by then decide (Redis runs an AUTH before it parses
+        the next request)."""
+        return self._slow.waiting
+
     def feed(self, data: bytes) -> list[list[bytes]]:
         """Return every command completed by ``data``, each a list of arguments, name first.
 
         If ``data`` breaks framing, return the commands before the bad bytes and set
         :attr:`error`; from then on every call returns ``[]``. Never raises on bad input.
+        ``feed(b"")`` continues where a feed stopped early (:attr:`waiting`).
         """
         if self._fast_ok and data[:1] == b"*":
-            if len(data) <= self._exact_below:
+            if len(data) <= self._exact_below and (CAPPED or _hiredis_safe_length(data)
+                                                   == len(data)):
                 # One request a read is the common case for clients that wait for each reply:
                 # parsed and proven here without the general path's list and calls (-0.4 us).
                 reader = self._reader
@@ -158,7 +260,9 @@ class RequestParser:
     def _mixed(self, commands: list[list[bytes]], data: bytes) -> list[list[bytes]]:
         """Alternate between the Python parser and hiredis until ``data`` is used up."""
         slow = self._slow
-        while data and self.error is None:
+        resume = slow.waiting  # feed(b"") after a stop: parse what the Python parser holds
+        while (data or resume) and self.error is None:
+            resume = False
             parsed, data = slow.parse(data, handoff=slow.authenticated)
             commands += parsed
             if slow.error is not None:
@@ -172,6 +276,14 @@ class RequestParser:
     def _fast(self, data: bytes) -> tuple[list[list[bytes]], bytes]:
         """Parse ``data`` (at a boundary, starting with ``*``) with hiredis; return the proven
         commands and the bytes the Python parser must take from there."""
+        if not CAPPED:
+            safe = _hiredis_safe_length(data)
+            if safe < len(data):
+                # hiredis gets the part before the big count; the rest goes to Python.
+                if not safe:
+                    return [], data
+                commands, rest = self._fast(data[:safe])
+                return commands, rest + data[safe:]
         self._reader.feed(data)
         return self._drain(data, [])
 
@@ -202,7 +314,7 @@ class RequestParser:
                     # A partial request ends the read; every reply before it is canonical, so
                     # its start is their encoded length (~0.2 us a command, against ~0.45 us
                     # to re-encode them with pack_command).
-                    self._reader = hiredis.Reader()
+                    self._reader = new_reader()
                     return commands, data[_encoded_length(commands):]
         except Exception:  # hiredis.ProtocolError, or MemoryError for a huge "*" count
             pass
@@ -219,7 +331,7 @@ class RequestParser:
 
     def _recover(self, data: bytes, replies: list[list[bytes]]) -> tuple[list[list[bytes]], bytes]:
         """Keep the replies whose exact encoding starts ``data``; return them and the rest."""
-        self._reader = hiredis.Reader()
+        self._reader = new_reader()
         check_limits = len(data) > self._check_above
         commands: list[list[bytes]] = []
         offset = 0
