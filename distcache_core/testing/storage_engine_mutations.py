@@ -291,6 +291,34 @@ class MutationContract:
             engine.restore(b"big", b"x" * (4 * per_key), None, cause=Cause.COMMAND)
         assert events.take() == [SET(b"copy", b"v"), SET(b"copy2", b"v", clock() + 5)]
 
+    def test_restore_many_is_restore_of_each(self) -> None:
+        # Optional: restore_many(keys, values, expiries), for snapshot loading.
+        batches: list[list[tuple[bytes, bytes, int | None]]] = [
+            [(b"a", b"1", None), (b"b", b"22", 10_000), (b"c", b"333", None)],
+            [(b"d", b"4", -5), (b"e", b"5", 500)],  # d is already expired
+            [(b"a", b"new", 100), (b"f", b"6", None), (b"f", b"66", None)],  # held, repeated
+        ]
+        for limits in ({}, {"capacity": 4}):
+            by_block, clock = self.new(**limits)
+            if not hasattr(by_block, "restore_many"):
+                pytest.skip("the engine has no restore_many()")
+            by_key = self.make_engine(clock, **limits)
+            pairs = [(by_block, by_key)]
+            if hasattr(by_block, "open_database"):
+                pairs.append((by_block.open_database(2), by_key.open_database(2)))
+            for block_engine, key_engine in pairs:
+                for batch in batches:
+                    keys = [key for key, _, _ in batch]
+                    values = [value for _, value, _ in batch]
+                    expiries = [None if at is None else clock() + at for _, _, at in batch]
+                    block_engine.restore_many(keys, values, iter(expiries))
+                    for key, value, at in zip(keys, values, expiries, strict=True):
+                        key_engine.restore(key, value, at)
+                    assert snapshot(block_engine) == snapshot(key_engine)
+                    assert len(block_engine) == len(key_engine)
+            assert by_block.stats().bytes_used == by_key.stats().bytes_used
+            assert by_block.stats().keys_with_expiry == by_key.stats().keys_with_expiry
+
     def test_restore_counts_against_limits(self) -> None:
         engine, _, events = self.recorded(capacity=2)
         for key in (b"a", b"b", b"c"):

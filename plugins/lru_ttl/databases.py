@@ -18,7 +18,7 @@ counts, evicts, expires and emits mutations (with ``db = n``).
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from itertools import chain, islice
 from typing import TYPE_CHECKING
@@ -208,6 +208,10 @@ class LruTtlDatabase:
     def restore(self, key: bytes, value: bytes, expire_at_ms: int | None, *,
                 cause: Cause = Cause.RESTORE) -> None:
         self._root.restore(self._key(key), value, expire_at_ms, cause=cause)
+
+    def restore_many(self, keys: Sequence[bytes], values: Sequence[bytes],
+                     expiries: Iterable[int | None]) -> None:
+        self._root._restore_many(list(map(self._key, keys)), values, expiries, self._key.db)
 
     def set_listener(self, listener: MutationListener | None) -> None:
         self._root.set_listener(listener)

@@ -69,7 +69,7 @@ import contextlib
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from distcache_core.contracts import EngineStats
@@ -254,6 +254,42 @@ class LruTtlEngine(Eviction, DatabaseViews):
             self._make_room(key, old, old_expire_at_ms, refuse=cause is Cause.COMMAND)
         if self._listener is not None:
             self._emit(Op.SET, key, value, expire_at_ms, cause)
+
+    def restore_many(self, keys: Sequence[bytes], values: Sequence[bytes],
+                     expiries: Iterable[int | None]) -> None:
+        """``restore`` of each (key, value, expiry), for recovery: a block of keys not held yet
+        goes in with C-level dict updates (restore costs ~2.3 us a key, a dict update ~0.15 us);
+        anything else (a key held already or repeated, a listener) takes the per-key path."""
+        self._restore_many(keys, values, expiries, 0)
+
+    def _restore_many(self, keys: Sequence[bytes], values: Sequence[bytes],
+                      expiries: Iterable[int | None], db: int) -> None:
+        data = self._data
+        expiries = list(expiries)
+        if (self._listener is not None or not data.keys().isdisjoint(keys)
+                or len(set(keys)) != len(keys)):
+            for key, value, expire_at_ms in zip(keys, values, expiries, strict=True):
+                self.restore(key, value, expire_at_ms)
+            return
+        expiring = [(key, at) for key, at in zip(keys, expiries, strict=True) if at is not None]
+        if expiring:
+            now = self._clock_ms()
+            dead = {key for key, at in expiring if at <= now}
+            if dead:  # already expired: not stored, as restore would not
+                kept = [(key, value) for key, value in zip(keys, values, strict=True)
+                        if key not in dead]
+                keys, values = [key for key, _ in kept], [value for _, value in kept]
+                expiring = [(key, at) for key, at in expiring if key not in dead]
+        data.update(zip(keys, values, strict=True))
+        self._expires.update(expiring)
+        self._bytes_used += (sum(map(len, keys)) + sum(map(len, values))
+                             + PER_KEY_OVERHEAD_BYTES * len(keys)
+                             + EXPIRY_OVERHEAD_BYTES * len(expiring))
+        if db:
+            self._db_sizes[db] += len(keys)
+            self._sibling_keys += len(keys)
+        if len(data) > self._key_limit or self._bytes_used > self._byte_limit:
+            self._make_room(None, None, None, refuse=False)
 
     def set_listener(self, listener: MutationListener | None) -> None:
         # One listener for the family: every database reports through the root.
