@@ -140,7 +140,7 @@ class ClientConnection(asyncio.Protocol):
             if type(reply) is bytes:
                 self.net_output_bytes += len(reply)
                 self._transport_write(reply)
-                if self.close_requested or self.parser.error is not None:
+                if self.close_requested or self.parser.error is not None or self.parser.waiting:
                     self._after_batch()
                 return
             self.replies.add_future(cast("asyncio.Future[bytes]", reply))
@@ -229,6 +229,10 @@ class ClientConnection(asyncio.Protocol):
             if not self.writing_paused and not self._over_limits():
                 # Let other clients run before this one's next batch.
                 asyncio.get_running_loop().call_soon(self._drain_pending)
+        elif self.parser.waiting and not self._closed:
+            # The parser stopped before a request that only an authenticated client may send
+            # (AUTH came first in the same read): parse it again now that AUTH has run.
+            self._run(self.parser.feed(b""))
         elif self.parser.error is not None and not self._held:
             self._protocol_error(self.parser.error)
         elif self._over_limits():

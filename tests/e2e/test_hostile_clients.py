@@ -109,9 +109,6 @@ def test_a_large_set_costs_its_size_and_comes_back_after_del(node_process):
     assert after <= 0.1 * size, f"RSS still +{after / 1e6:.0f} MB after DEL"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "needs the connection to call parser.feed(b'') when parser.waiting after running a batch "
-    "(the parser stops after an unauthenticated request so an AUTH can lift the limits)"))
 def test_auth_then_a_large_command_in_the_same_write(node_process):
     # Redis runs the AUTH before it parses the next request: the unauthenticated limits (10
     # arguments, 16 KB bulks) no longer apply to it.
