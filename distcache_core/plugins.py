@@ -37,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "distcache_plugins.circuit_breaker",
     "distcache_plugins.wal",
     "distcache_plugins.mmap_snapshot",
+    "distcache_plugins.lmdb_snapshot",
 )
 
 ENTRY_POINT_GROUP = "distcache"

@@ -302,3 +302,34 @@ def test_save_family_replies_match_redis(tmp_path: Path, make_node, redis_server
         assert replies[0] == replies[1], request
     idle(redis_server.port)
     idle(node.port)
+
+
+@pytest.mark.parametrize("snapshot", ["mmap_snapshot", "lmdb_snapshot"])
+def test_snapshot_then_log_after_kill_9(tmp_path: Path, node_process, snapshot: str) -> None:
+    """SAVE writes a snapshot; writes after it are only in the log; kill -9; the restart
+    loads the snapshot, then replays the log from its sequence number."""
+    data_dir = tmp_path / "data"
+    args = serve_args(data_dir, "--set", f'node.persistence=["wal", "{snapshot}"]',
+                      "--set", 'plugins.wal.fsync="always"')
+    proc = node_process(*args)
+    r = client(proc)
+    pipe = r.pipeline(transaction=False)
+    for index in range(2000):
+        pipe.set(f"k{index}", f"v{index}", px=600_000 if index % 3 == 0 else None)
+    pipe.execute()
+    assert r.execute_command("SAVE")
+    r.delete("k1", "k2")
+    r.set("after", "save")
+    r.incr("k5_counter")
+    proc.proc.kill()
+    proc.proc.wait(10)
+
+    proc = node_process(*args)
+    r = client(proc)
+    assert r.dbsize() == 2000 - 2 + 2
+    assert r.get("k1") is None and r.get("after") == b"save" and r.get("k0") == b"v0"
+    assert 0 < r.pttl("k3") <= 600_000 and r.pttl("k4") == -1
+    fields = r.info("persistence")
+    assert fields["rdb_last_load_keys_loaded"] == 2000
+    assert fields["last_recovery"]["records"] == 4  # two DELs, a SET, an INCR
+    assert list((data_dir / snapshot).glob("snapshot-*"))
