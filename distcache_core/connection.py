@@ -121,6 +121,11 @@ class ClientConnection(asyncio.Protocol):
         self._transport_write = transport.write
         self.client_id = server.next_client_id()
         server.connections[self.client_id] = self
+        # Read again now that it is registered: uvloop calls connection_made a loop turn
+        # after building the protocol, and a barrier source or node gate that arrived in
+        # between (recovery ending, a write error) updated only registered connections.
+        self._barrier_enabled = server.barrier_enabled
+        self.update_gate()
         transport.set_write_buffer_limits(high=server.high_water)
 
     def data_received(self, data: bytes) -> None:
