@@ -9,6 +9,7 @@ import attrs
 
 from .contracts import CommandHandler
 from .errors import CommandError
+from .metrics.commands import CommandStats
 
 #: Flags a command may carry: Redis's, in the order COMMAND INFO lists them
 #: (``addReplyFlagsForCommand`` in Redis 7.0's server.c). ``noauth`` is reported as ``no_auth``.
@@ -226,11 +227,15 @@ class Command:
     #: Argument counts (name included) the arity allows, precomputed for the request path.
     min_args: int = attrs.field(init=False)
     max_args: int = attrs.field(init=False)
+    #: This command's counters on one node (calls, time, histogram); the request path bumps
+    #: ``stats.calls``. Each node's :class:`CommandTable` holds its own copy of the command.
+    stats: CommandStats = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         minimum, maximum = _arity_bounds(self.arity)
         object.__setattr__(self, "min_args", minimum)
         object.__setattr__(self, "max_args", maximum)
+        object.__setattr__(self, "stats", CommandStats(self.name))
         if not self.route:
             object.__setattr__(self, "route", ROUTE_KEYS if self.first_key else ROUTE_LOCAL)
         if self.route not in ROUTES:
@@ -264,7 +269,9 @@ class CommandTable:
     __slots__ = ("by_name", "commands")
 
     def __init__(self, commands: Iterable[Command]) -> None:
-        self.commands: dict[str, Command] = {c.name: c for c in commands}
+        # Copies, so that each table (each node) counts its own calls even when a plugin
+        # registers the same Command object with several nodes in one process.
+        self.commands: dict[str, Command] = {c.name: attrs.evolve(c) for c in commands}
         #: name as lowercase and uppercase bytes -> command (the server binds ``.get``)
         self.by_name: dict[bytes, Command] = {}
         for command in self.commands.values():

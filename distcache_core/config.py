@@ -48,6 +48,11 @@ def positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
         raise FieldValueError(attribute, "expected a positive integer")
 
 
+def _at_least_minus_one(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if value < -1:
+        raise FieldValueError(attribute, "expected an integer of at least -1")
+
+
 def _port(instance: Any, attribute: attrs.Attribute, value: int) -> None:
     if not 0 <= value <= MAX_PORT:
         raise FieldValueError(attribute, f"expected a port number from 0 to {MAX_PORT}")
@@ -102,6 +107,13 @@ class NodeConfig:
     #: A Lua script running longer than this makes other clients get ``-BUSY`` until it ends
     #: or SCRIPT KILL stops it (Redis ``lua-time-limit``); 0: no limit.
     lua_time_limit_ms: int = attrs.field(default=5000, validator=non_negative)
+    #: Metrics sinks to start (plugin names, e.g. ``["dashboard"]``).
+    metrics: tuple[str, ...] = ()
+    #: Log commands slower than this to the slow log; negative: never, 0: every command
+    #: (Redis ``slowlog-log-slower-than``, also settable with CONFIG SET).
+    slowlog_log_slower_than_us: int = attrs.field(default=10000, validator=_at_least_minus_one)
+    #: Slow log entries kept (Redis ``slowlog-max-len``).
+    slowlog_max_len: int = attrs.field(default=128, validator=non_negative)
     #: Log level name (debug, info, warning, error).
     log_level: str = attrs.field(
         default="info",

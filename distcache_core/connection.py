@@ -49,7 +49,7 @@ class ClientConnection(asyncio.Protocol):
         "created_at", "last_interaction", "writing_paused", "reading_paused", "_pending",
         "replies", "_held",  "_barrier_enabled", "close_requested", "_closed", "_eof",
         "_draining", "gated", "gate", "command_lookup", "command_get", "_mutations",
-        "_transport_write", "commands_processed", "net_input_bytes", "net_output_bytes",
+        "_transport_write", "metrics", "net_input_bytes", "net_output_bytes",
         "error_replies", "__dict__",
     )
 
@@ -96,7 +96,10 @@ class ClientConnection(asyncio.Protocol):
         self.command_get = server.commands.by_name.get
         self._mutations = server.mutations
         self._transport_write: Any = None
-        self.commands_processed = 0
+        #: The node's metrics: each read ends with a clock read and a compare against
+        #: ``metrics.limit`` (see :mod:`distcache_core.metrics.recorder`). Commands count
+        #: their own calls (``total_commands_processed`` is their sum).
+        self.metrics = server.node.metrics
         self.net_input_bytes = 0
         self.net_output_bytes = 0
         self.error_replies = 0
@@ -141,17 +144,22 @@ class ClientConnection(asyncio.Protocol):
         if len(commands) == 1 and not self._held and not self._barrier_enabled:
             # One request a read (clients that wait for each reply): no batching needed.
             reply = dispatch_one(self, commands[0])
-            self.commands_processed += 1
             if type(reply) is bytes:
                 self.net_output_bytes += len(reply)
                 self._transport_write(reply)
+                started = self.last_interaction
+                if _monotonic() - started >= self.metrics.limit:  # slow, or a time sample due
+                    self.metrics.sampled_read(self, commands, 1, started)
                 if self.close_requested or self.parser.error is not None or self.parser.waiting:
                     self._after_batch()
                 return
             self.replies.add_future(cast("asyncio.Future[bytes]", reply))
+            started = self.last_interaction
+            if _monotonic() - started >= self.metrics.limit:
+                self.metrics.sampled_read(self, commands, 1, started)
             self._after_batch()
             return
-        self._run(commands)
+        self._run(commands, self.last_interaction)
 
     def eof_received(self) -> bool | None:
         # Half-closed by the client (`nc -q`, `printf ... | nc`): replies already produced are
@@ -182,9 +190,10 @@ class ClientConnection(asyncio.Protocol):
 
     # -- request path --------------------------------------------------------------------------
 
-    def _run(self, commands: list[list[bytes]] | deque[list[bytes]]) -> None:
+    def _run(self, commands: list[list[bytes]] | deque[list[bytes]], started: float) -> None:
         """Run ``commands`` in order and send their replies in one write; stop early at the
-        high-water mark and leave the rest pending."""
+        high-water mark and leave the rest pending. ``started``: when the read began
+        (``time.monotonic()``), for the metrics."""
         replies = self.replies
         barrier_enabled = self._barrier_enabled
         if barrier_enabled:
@@ -192,7 +201,8 @@ class ClientConnection(asyncio.Protocol):
             start = replies.mark()
         out: list[bytes] = []
         done = dispatch(self, commands, out)
-        self.commands_processed += done
+        if _monotonic() - started >= self.metrics.limit:  # slow, or a time sample due
+            self.metrics.sampled_read(self, commands, done, started)
         if done < len(commands) and not self.close_requested:
             if isinstance(commands, deque):
                 for _ in range(done):
@@ -237,7 +247,7 @@ class ClientConnection(asyncio.Protocol):
         elif self.parser.waiting and not self._closed:
             # The parser stopped before a request that only an authenticated client may send
             # (AUTH came first in the same read): parse it again now that AUTH has run.
-            self._run(self.parser.feed(b""))
+            self._run(self.parser.feed(b""), _monotonic())
         elif self.parser.error is not None and not self._held:
             self._protocol_error(self.parser.error)
         elif self._over_limits():
@@ -274,7 +284,7 @@ class ClientConnection(asyncio.Protocol):
     def _drain_pending(self) -> None:
         if self._closed or self.writing_paused or not self._pending or self._over_limits():
             return
-        self._run(self._pending)
+        self._run(self._pending, _monotonic())
         if not self._pending and not self._closed:
             if self._eof and not self._held:
                 self.close()

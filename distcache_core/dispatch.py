@@ -91,6 +91,9 @@ def dispatch(conn: Any, requests: Sequence[list[bytes]], out: list[bytes]) -> in
             reply = None
             try:
                 reply = command.handler(conn, argv)
+                # Counted once the handler returned, as Redis does (INFO does not count
+                # itself); see distcache_core.metrics.recorder.
+                command.stats.calls += 1
                 if type(reply) is bytes:
                     # A bulk reply (GET) goes out as header, value and CRLF parts of the one
                     # final join: no encoder call, no copy (-11% instructions a GET).
@@ -107,6 +110,8 @@ def dispatch(conn: Any, requests: Sequence[list[bytes]], out: list[bytes]) -> in
                     append(encoded)
                     size += len(encoded)
             except CommandError as exc:
+                command.stats.calls += 1
+                command.stats.failed += 1
                 append(error_reply(conn, exc.message))
             except TypeError:
                 if isinstance(reply, Awaitable):  # an async handler: the encoder refused it
@@ -117,8 +122,12 @@ def dispatch(conn: Any, requests: Sequence[list[bytes]], out: list[bytes]) -> in
                     else:
                         size += conn.hold(out, result)
                 else:
+                    command.stats.calls += 1
+                    command.stats.failed += 1
                     append(internal_error(conn, argv))
             except Exception:
+                command.stats.calls += 1
+                command.stats.failed += 1
                 append(internal_error(conn, argv))
         else:
             encoded_or_future = _slow(conn, command, argv)
@@ -152,6 +161,7 @@ def dispatch_one(conn: Any, argv: list[bytes]) -> bytes | asyncio.Future[bytes]:
     reply = None
     try:
         reply = command.handler(conn, argv)
+        command.stats.calls += 1  # once it returned, as in dispatch()
         # The two commonest replies skip the encoder's two calls (-1,600 instructions a GET).
         if type(reply) is bytes and len(reply) < 1024:
             return _BULK_HEADERS[len(reply)] + reply + b"\r\n"
@@ -160,12 +170,18 @@ def dispatch_one(conn: Any, argv: list[bytes]) -> bytes | asyncio.Future[bytes]:
         # Looked up after the handler ran: HELLO switches the encoder for its own reply.
         return conn.encode(reply)
     except CommandError as exc:
+        command.stats.calls += 1
+        command.stats.failed += 1
         return error_reply(conn, exc.message)
     except TypeError:
         if isinstance(reply, Awaitable):  # an async handler: the encoder refused it
             return defer(conn, argv, reply)
+        command.stats.calls += 1
+        command.stats.failed += 1
         return internal_error(conn, argv)
     except Exception:
+        command.stats.calls += 1
+        command.stats.failed += 1
         return internal_error(conn, argv)
 
 
@@ -184,6 +200,8 @@ def _slow(conn: Any, command: Any, argv: list[bytes]) -> bytes | asyncio.Future[
         if conn.gated:
             return conn.gate(conn, command, argv)  # type: ignore[no-any-return]
     except CommandError as exc:
+        if command is not None:
+            command.stats.rejected += 1
         return error_reply(conn, exc.message)
     return call_handler(conn, command, argv)
 
@@ -193,6 +211,7 @@ def call_handler(conn: Any, command: Any, argv: list[bytes]) -> bytes | asyncio.
     the same reply rules as :func:`dispatch` after its checks."""
     try:
         reply = command.handler(conn, argv)
+        command.stats.calls += 1
         if reply is OK:
             return OK_LINE
         if type(reply) is bytes:
@@ -202,8 +221,12 @@ def call_handler(conn: Any, command: Any, argv: list[bytes]) -> bytes | asyncio.
             return defer(conn, argv, reply)
         return conn.encode(reply)
     except CommandError as exc:
+        command.stats.calls += 1
+        command.stats.failed += 1
         return error_reply(conn, exc.message)
     except Exception:
+        command.stats.calls += 1
+        command.stats.failed += 1
         return internal_error(conn, argv)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import REDIS_COMPAT_VERSION, __version__
+from .metrics import INFO_PERCENTILES
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -123,6 +124,24 @@ def _cluster(node: Any) -> list[tuple[str, Any]]:
     return [("cluster_enabled", 0)]
 
 
+def _commandstats(node: Any) -> list[tuple[str, Any]]:
+    return [(f"cmdstat_{stats.name}",
+             f"calls={stats.calls},usec={stats.usec},usec_per_call={stats.usec_per_call:.2f},"
+             f"rejected_calls={stats.rejected},failed_calls={stats.failed}")
+            for stats in node.metrics.touched()]
+
+
+def _latencystats(node: Any) -> list[tuple[str, Any]]:
+    out = []
+    for stats in node.metrics.touched():
+        if not stats.histogram.total:
+            continue
+        values = stats.histogram.percentiles_usec(INFO_PERCENTILES)
+        out.append((f"latency_percentiles_usec_{stats.name}",
+                     ",".join(f"p{p:g}={values[p]:.3f}" for p in INFO_PERCENTILES)))
+    return out
+
+
 def _keyspace(node: Any) -> list[tuple[str, Any]]:
     stats = node.engine.stats()
     if not stats.keys:
@@ -138,21 +157,35 @@ SECTIONS: dict[str, Callable[[Any], list[tuple[str, Any]]]] = {
     "stats": _stats,
     "replication": _replication,
     "cpu": _cpu,
+    "commandstats": _commandstats,
     "errorstats": _errorstats,
+    "latencystats": _latencystats,
     "cluster": _cluster,
     "keyspace": _keyspace,
 }
-DEFAULT_SECTIONS = tuple(SECTIONS)
+#: What plain INFO and ``INFO default`` show: the per-command sections only on request.
+DEFAULT_SECTIONS = tuple(n for n in SECTIONS if n not in ("commandstats", "latencystats"))
 #: Headers Redis does not spell as the capitalized section name.
 SECTION_TITLES = {"cpu": "CPU"}
 
 
+def selected_sections(requested: Iterable[str]) -> list[str]:
+    """Redis 7's rules: any number of section names, plus ``default``, ``all`` and
+    ``everything``; each section once, in the fixed order; unknown names are ignored."""
+    names = {name.lower() for name in requested} or {"default"}
+    wanted: set[str] = set()
+    if names & {"all", "everything"}:
+        wanted.update(SECTIONS)
+    if "default" in names:
+        wanted.update(DEFAULT_SECTIONS)
+    wanted.update(names & set(SECTIONS))
+    return [name for name in SECTIONS if name in wanted]
+
+
 def render_info(node: Any, requested: Iterable[str] = ()) -> str:
-    names = [name.lower() for name in requested]
-    if not names or any(n in ("all", "everything", "default") for n in names):
-        selected = list(DEFAULT_SECTIONS)
-    else:
-        selected = [n for n in DEFAULT_SECTIONS if n in names]
+    selected = selected_sections(requested)
+    if not selected:
+        return ""
     blocks = []
     for name in selected:
         lines = [f"# {SECTION_TITLES.get(name, name.capitalize())}"]

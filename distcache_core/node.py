@@ -17,6 +17,7 @@ from .config import Config, ConfigSources, build_config, structure_node
 from .contracts import StorageEngine
 from .databases import Databases
 from .errors import ConfigError
+from .metrics import NodeMetrics
 from .mutations import MutationStream
 from .persistence import PersistenceManager
 from .plugins import PluginHost, Registry, load_plugins
@@ -59,6 +60,9 @@ class Node:
         self.persistence = PersistenceManager.from_config(config, registry)
         self.commands = CommandTable(reg.obj for reg in registry.commands.values())
         node_cfg = config.node
+        self.metrics = NodeMetrics(
+            self.commands, slowlog_log_slower_than_us=node_cfg.slowlog_log_slower_than_us,
+            slowlog_max_len=node_cfg.slowlog_max_len)
         self.server = RespServer(
             node=self,
             mutations=self.mutations,
@@ -129,6 +133,7 @@ class Node:
         self.host, self.port = sockname[0], sockname[1]
         self._tasks = [
             asyncio.create_task(self._every(1.0, self.server.cron), name="server-cron"),
+            asyncio.create_task(self._every(1.0, self.metrics.fold), name="metrics-fold"),
             asyncio.create_task(self._every(1.0 / ACTIVE_EXPIRE_HZ, self._active_expire),
                                 name="active-expire"),
         ]

@@ -49,9 +49,10 @@ PROTOCOL_ERROR_LOG_INTERVAL_SECONDS = 10.0
 
 
 class ServerStats:
-    """Counters INFO reports. The per-request ones (commands, bytes, error replies) are kept on
-    each connection, where bumping them is one attribute add, and folded in here when it
-    closes; :meth:`RespServer.totals` adds the live connections' share."""
+    """Counters INFO reports. The per-request ones (bytes, error replies) are kept on each
+    connection, where bumping them is one attribute add, and folded in here when it closes;
+    :meth:`RespServer.totals` adds the live connections' share. Commands processed are the sum
+    of the commands' own call counters (``node.metrics``), filled in by ``totals``."""
 
     __slots__ = ("connections_received", "commands_processed", "rejected_connections",
                  "net_input_bytes", "net_output_bytes", "protocol_errors", "error_replies")
@@ -66,11 +67,10 @@ class ServerStats:
         self.error_replies = 0
 
     def absorb(self, conn: ClientConnection) -> None:
-        self.commands_processed += conn.commands_processed
         self.net_input_bytes += conn.net_input_bytes
         self.net_output_bytes += conn.net_output_bytes
         self.error_replies += conn.error_replies
-        conn.commands_processed = conn.net_input_bytes = conn.net_output_bytes = 0
+        conn.net_input_bytes = conn.net_output_bytes = 0
         conn.error_replies = 0
 
 
@@ -124,8 +124,8 @@ class RespServer:
         total = ServerStats()
         for name in ServerStats.__slots__:
             setattr(total, name, getattr(self.stats, name))
+        total.commands_processed = self.node.metrics.total_calls()
         for conn in self.connections.values():
-            total.commands_processed += conn.commands_processed
             total.net_input_bytes += conn.net_input_bytes
             total.net_output_bytes += conn.net_output_bytes
             total.error_replies += conn.error_replies
@@ -135,7 +135,7 @@ class RespServer:
         self.stats = ServerStats()
         self.error_stats.reset()
         for conn in self.connections.values():
-            conn.commands_processed = conn.net_input_bytes = conn.net_output_bytes = 0
+            conn.net_input_bytes = conn.net_output_bytes = 0
             conn.error_replies = 0
 
     def note_protocol_error(self, peer: str, message: str) -> None:

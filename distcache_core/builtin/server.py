@@ -1,5 +1,5 @@
-"""Server commands: INFO COMMAND CONFIG TIME DBSIZE FLUSHDB FLUSHALL SAVE BGSAVE BGREWRITEAOF
-LASTSAVE SHUTDOWN."""
+"""Server commands: INFO COMMAND CONFIG SLOWLOG TIME DBSIZE FLUSHDB FLUSHALL SAVE BGSAVE
+BGREWRITEAOF LASTSAVE SHUTDOWN."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ..errors import SYNTAX, CommandError, PersistenceError
 from ..hookspecs import hookimpl
 from ..info import render_info
 from ..replies import NO_REPLY, VerbatimReply
-from . import introspection
+from . import introspection, slowlog
 from .arguments import parse_int
 
 
@@ -109,6 +109,24 @@ def _set_requirepass(conn: Any, raw: bytes) -> None:
     conn.server.requirepass = raw.decode()
 
 
+def _checked_int(raw: bytes, minimum: int, maximum: int = 2**63 - 1) -> int:
+    try:
+        value = parse_int(raw)
+    except CommandError:
+        raise ValueError("argument couldn't be parsed into an integer") from None
+    if not minimum <= value <= maximum:
+        raise ValueError(f"argument must be between {minimum} and {maximum} inclusive")
+    return value
+
+
+def _set_slowlog_threshold(conn: Any, raw: bytes) -> None:
+    conn.node.metrics.set_slowlog_threshold(_checked_int(raw, -1))
+
+
+def _set_slowlog_max_len(conn: Any, raw: bytes) -> None:
+    conn.node.metrics.slowlog.set_max_len(_checked_int(raw, 0))
+
+
 #: parameter -> (getter, setter or None when immutable at run time)
 CONFIG_PARAMETERS: dict[str, tuple[Callable[[Any], Any], Callable[[Any, bytes], None] | None]] = {
     "bind": (lambda c: c.node.config.node.host, None),
@@ -125,6 +143,9 @@ CONFIG_PARAMETERS: dict[str, tuple[Callable[[Any], Any], Callable[[Any, bytes], 
     "save": (lambda c: "", None),
     "appendonly": (lambda c: "yes" if "wal" in c.node.config.node.persistence else "no", None),
     "cluster-enabled": (lambda c: "no", None),
+    "slowlog-log-slower-than": (lambda c: c.node.metrics.slowlog.log_slower_than_us,
+                                _set_slowlog_threshold),
+    "slowlog-max-len": (lambda c: c.node.metrics.slowlog.max_len, _set_slowlog_max_len),
 }
 
 
@@ -163,6 +184,7 @@ def _config_set(conn: Any, argv: list[bytes]) -> str:
 
 def _config_resetstat(conn: Any, argv: list[bytes]) -> str:
     conn.server.reset_stats()  # error counters too
+    conn.node.metrics.reset()  # per-command counters (the slow log stays, as in Redis)
     return "OK"
 
 
@@ -211,6 +233,7 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
                 acl_categories={"dangerous"},
                 summary="Returns information and statistics about the node."),
         introspection.COMMAND,
+        slowlog.SLOWLOG,
         Command(name="config", handler=subcommand_handler("config", CONFIG_SUBCOMMANDS),
                 arity=-2, group=group, subcommands=CONFIG_SUBCOMMANDS,
                 summary="A container for server configuration commands."),

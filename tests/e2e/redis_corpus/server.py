@@ -1,11 +1,13 @@
-"""Server commands: INFO COMMAND CONFIG TIME DBSIZE FLUSHDB FLUSHALL SAVE BGSAVE BGREWRITEAOF
-LASTSAVE SHUTDOWN (only its error paths: a real one would stop the reference Redis)."""
+"""Server commands: INFO COMMAND CONFIG SLOWLOG TIME DBSIZE FLUSHDB FLUSHALL SAVE BGSAVE
+BGREWRITEAOF LASTSAVE SHUTDOWN (only its error paths: a real one would stop the reference
+Redis)."""
 
 from distcache_core.testing.differential import (
     Case,
     Req,
     command_docs,
     command_info,
+    exact,
     info_fields,
     shape,
     subset,
@@ -17,6 +19,53 @@ STABLE_INFO_FIELDS = ("redis_mode", "arch_bits", "role", "connected_slaves", "cl
 # ...plus the error counters, compared in cases that reset them first.
 ERROR_FIELDS = ("total_error_replies", "errorstat_ERR", "errorstat_NOPROTO",
                 "errorstat_NOAUTH")
+
+
+
+def command_counts(expected, actual):
+    """INFO commandstats: the same commands with the same calls, rejected and failed calls
+    (``usec`` and ``usec_per_call`` are each server's own timing). Redis counts a container's
+    subcommands apart (``cmdstat_config|resetstat``); DistCache counts the container."""
+    def counts(reply):
+        text = (reply.value or b"").decode()
+        if reply.kind == "=":
+            text = text[4:]
+        out = {}
+        for line in text.split("\r\n"):
+            if line.startswith("cmdstat_"):
+                name, _, fields = line.partition(":")
+                values = dict(f.split("=") for f in fields.split(","))
+                total = out.setdefault(name.partition("|")[0], {})
+                for key in ("calls", "rejected_calls", "failed_calls"):
+                    total[key] = total.get(key, 0) + int(values[key])
+            elif line.startswith("#"):
+                out[line] = True
+        return out
+
+    problem = exact(expected, actual) if expected.kind != actual.kind else None
+    if problem is None and counts(expected) != counts(actual):
+        problem = f"redis {counts(expected)} != node {counts(actual)}"
+    return problem
+
+
+def latency_names(expected, actual):
+    """INFO latencystats: each command the node lists, Redis lists too, with p50, p99 and
+    p99.9. The node times a sample of reads, at most one a millisecond, so requests sent back
+    to back may leave some commands, or all, without a line (tests/e2e/test_metrics.py spaces
+    its requests and checks every line)."""
+    def names(reply):
+        text = (reply.value or b"").decode()
+        if reply.kind == "=":
+            text = text[4:]
+        return {line.partition(":")[0].partition("|")[0]: tuple(
+                    f.split("=")[0] for f in line.partition(":")[2].split(","))
+                for line in text.split("\r\n") if line.startswith("latency_")}
+
+    redis_names, node_names = names(expected), names(actual)
+    if any(redis_names.get(k) != v for k, v in node_names.items()):
+        return f"redis {redis_names} does not hold node {node_names}"
+    return None
+
 
 CASES = [
     Case("info", [("SET", "a", "1"), ("SET", "b", "2"),
@@ -92,4 +141,25 @@ CASES = [
     Case("save-arguments", [("SAVE", "x"), ("BGSAVE", "NOW"), ("BGSAVE", "SCHEDULE", "x"),
                             ("BGREWRITEAOF", "x")]),
     Case("shutdown-errors", [("SHUTDOWN", "ABORT"), ("SHUTDOWN", "BOGUS")]),
+    Case("commandstats", [("CONFIG", "RESETSTAT"),
+                          ("SET", "a", "1"), ("GET", "a"), ("GET", "a"), ("GET",),
+                          ("SET", "s", "x"), ("INCR", "s"), ("NOSUCH",), ("GET", "a", "b"),
+                          ("MGET", "a", "s", "zz"), ("set", "b", "2"),
+                          Req(("INFO", "commandstats"), command_counts),
+                          Req(("INFO", "latencystats"), latency_names),
+                          Req(("INFO", "everything"), info_fields()),
+                          ("CONFIG", "RESETSTAT"),
+                          Req(("INFO", "commandstats"), command_counts)]),
+    Case("slowlog", [("CONFIG", "SET", "slowlog-log-slower-than", "-1"), ("SLOWLOG", "RESET"),
+                     ("SLOWLOG", "LEN"), ("SLOWLOG", "GET"), ("SLOWLOG", "GET", "-1"),
+                     ("SLOWLOG", "GET", "-2"), ("SLOWLOG", "GET", "x"),
+                     ("SLOWLOG", "GET", "1", "2"), ("SLOWLOG", "LEN", "x"),
+                     ("SLOWLOG", "RESET", "x"), ("SLOWLOG", "BOGUS"), ("SLOWLOG",),
+                     ("SLOWLOG", "HELP"), ("CONFIG", "GET", "slowlog-max-len"),
+                     ("CONFIG", "SET", "slowlog-max-len", "-1"),
+                     ("CONFIG", "SET", "slowlog-log-slower-than", "-2"),
+                     ("CONFIG", "SET", "slowlog-log-slower-than", "x"),
+                     ("CONFIG", "GET", "slowlog-log-slower-than"),
+                     ("CONFIG", "SET", "slowlog-log-slower-than", "10000"),
+                     ("CONFIG", "GET", "slowlog-log-slower-than")]),
 ]
