@@ -63,6 +63,11 @@ class Node:
         self.metrics = NodeMetrics(
             self.commands, slowlog_log_slower_than_us=node_cfg.slowlog_log_slower_than_us,
             slowlog_max_len=node_cfg.slowlog_max_len)
+        #: Metrics sinks named by ``node.metrics`` (the dashboard), started with the node.
+        self.metrics_sinks: dict[str, Any] = {
+            name: self._registered("metrics_sinks", name, "node.metrics").obj(
+                config.plugin_settings(name))
+            for name in node_cfg.metrics}
         self.server = RespServer(
             node=self,
             mutations=self.mutations,
@@ -120,6 +125,18 @@ class Node:
                                   f"(available: {available})")
         return registration.obj(self.config.plugin_settings(name))
 
+    @property
+    def stopping(self) -> bool:
+        """True once a graceful shutdown began (the dashboard's /health answers 503)."""
+        return self._stopping
+
+    def _registered(self, kind: str, name: str, key: str) -> Any:
+        registration = getattr(self.registry, kind).get(name)
+        if registration is None:
+            available = ", ".join(sorted(getattr(self.registry, kind))) or "none"
+            raise ConfigError(f"{key}: no plugin registers {name!r} (available: {available})")
+        return registration
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -139,6 +156,8 @@ class Node:
         ]
         # Recovery runs in the background; until it ends, data commands get -LOADING.
         self.persistence.attach(self)
+        for sink in self.metrics_sinks.values():
+            await sink.start(self)
         self.pm.hook.distcache_node_started(node=self)
 
     def _active_expire(self) -> None:
@@ -222,6 +241,9 @@ class Node:
             task.cancel()
         # Every client gets the replies of what it sent and a clean close, not a reset.
         await self.server.shut_down()
+        for sink in self.metrics_sinks.values():
+            await sink.stop()
+        self.metrics.close()
         if self._listener is not None:
             await self._listener.wait_closed()
         await self.persistence.close()  # the shutdown snapshot, logs synced, lock released
@@ -252,6 +274,9 @@ class Node:
             print(f"DistCache {__version__} node {self.node_id} listening on "
                   f"{self.host}:{self.port} (storage {self.config.node.storage}, "
                   f"{len(self.commands)} commands, pid {os.getpid()})", flush=True)
+            for name, sink in self.metrics_sinks.items():
+                if getattr(sink, "url", None):
+                    print(f"DistCache node {self.node_id} {name}: {sink.url}", flush=True)
         await self.wait_stopped()
         if self.persistence.recovery_error is not None:
             raise self.persistence.recovery_error
