@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml examples/hello_plugin/pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/distcache serve --host 127.0.0.1 --port 6379
+	$(BIN)/distcache serve --host 127.0.0.1 --port 6379 --set 'node.metrics=["dashboard"]'
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -30,6 +30,8 @@ test: $(STAMP)
 		--show-stderr
 # redis-server and redis-cli for the tests that compare with Redis (installed when missing).
 	@sh tests/ensure_redis.sh
+# Debian's chromium for the dashboard's browser test (installed when missing).
+	@sh tests/ensure_chromium.sh
 	$(BIN)/python -m pytest -q
 
 # DistCache against redis-server, side by side (bench/README.md); e.g. BENCH_ARGS=--quick.

@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "distcache_plugins.wal",
     "distcache_plugins.mmap_snapshot",
     "distcache_plugins.lmdb_snapshot",
+    "distcache_plugins.dashboard",
 )
 
 ENTRY_POINT_GROUP = "distcache"
