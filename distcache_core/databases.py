@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from .contracts import StorageEngine
 from .errors import CommandError
-from .mutations import MutationListener
+from .mutations import Mutation, MutationListener, Op
 
 DB_INDEX_OUT_OF_RANGE = "ERR DB index is out of range"
 
@@ -55,13 +55,20 @@ class Databases:
             _tell(engine, listener)
 
     def swap(self, a: int, b: int) -> None:
-        """SWAPDB: the two databases exchange contents (each engine learns its new index)."""
+        """SWAPDB: the two databases exchange contents in O(1): their engine objects change
+        places (each learns its new index through ``set_database_index``, so its mutations
+        carry it), and one ``SWAPDB`` mutation is reported. Whoever holds an engine (a
+        connection's ``engine``) must read ``databases[i]`` again."""
         first, second = self[a], self[b]
+        if a == b:
+            return
         self._engines[a], self._engines[b] = second, first
         for index, engine in ((a, second), (b, first)):
             renumber = getattr(engine, "set_database_index", None)
             if renumber is not None:
                 renumber(index)
+        if self._listener is not None:
+            self._listener(Mutation(Op.SWAPDB, a, b"", other_db=b))
 
 
 def _tell(engine: StorageEngine, listener: MutationListener | None) -> None:

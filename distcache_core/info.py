@@ -143,10 +143,15 @@ def _latencystats(node: Any) -> list[tuple[str, Any]]:
 
 
 def _keyspace(node: Any) -> list[tuple[str, Any]]:
-    stats = node.engine.stats()
-    if not stats.keys:
-        return []
-    return [("db0", f"keys={stats.keys},expires={stats.keys_with_expiry},avg_ttl=0")]
+    # One line per non-empty database, as Redis. avg_ttl is Redis's running estimate from its
+    # expiry sampling; DistCache does not estimate it and reports 0 ("unknown" to Redis too).
+    lines = []
+    for index, engine in node.databases.opened():
+        stats = engine.stats()
+        if stats.keys:
+            lines.append((f"db{index}",
+                          f"keys={stats.keys},expires={stats.keys_with_expiry},avg_ttl=0"))
+    return lines
 
 
 SECTIONS: dict[str, Callable[[Any], list[tuple[str, Any]]]] = {

@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "distcache_core.builtin.keys",
     "distcache_core.builtin.bits",
     "distcache_core.scripting",
+    "distcache_core.builtin.databases",
     "distcache_plugins.lru_ttl",
     "distcache_plugins.vnode_ring",
     "distcache_plugins.circuit_breaker",

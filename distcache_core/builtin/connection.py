@@ -1,4 +1,5 @@
-"""Connection commands: PING ECHO QUIT HELLO AUTH SELECT RESET, and CLIENT (from .client).
+"""Connection commands: PING ECHO QUIT HELLO AUTH RESET, and CLIENT (from .client); SELECT
+is in :mod:`.databases`.
 
 Replies and error strings follow the Redis command reference (redis.io/commands).
 """
@@ -11,10 +12,11 @@ from typing import Any
 
 from .. import REDIS_COMPAT_VERSION
 from ..command_table import Command
-from ..errors import NOT_INTEGER, WRONGPASS, CommandError
+from ..errors import WRONGPASS, CommandError
 from ..hookspecs import hookimpl
 from . import client
 from .client import valid_client_name
+from .databases import select_database
 
 
 def ping(conn: Any, argv: list[bytes]) -> Any:
@@ -104,21 +106,11 @@ def hello(conn: Any, argv: list[bytes]) -> dict[str, Any]:
     }
 
 
-def select(conn: Any, argv: list[bytes]) -> str:
-    try:
-        index = int(argv[1])
-    except ValueError:
-        raise CommandError(NOT_INTEGER) from None
-    if index != 0:
-        # One keyspace per node, as Redis Cluster has.
-        raise CommandError("ERR DB index is out of range")
-    return "OK"
-
-
 def reset(conn: Any, argv: list[bytes]) -> str:
     conn.client_name = None
     conn.set_resp_version(2)
     conn.set_authenticated(not conn.server.requirepass)
+    select_database(conn, 0)
     return "RESET"
 
 
@@ -143,8 +135,6 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
                 summary="Handshakes with the server (protocol version, AUTH, SETNAME)."),
         Command(name="auth", handler=auth, arity=-2, flags=handshake, group=group,
                 summary="Authenticates the connection."),
-        Command(name="select", handler=select, arity=2, flags=anytime, group=group,
-                summary="Changes the selected database (only 0 exists)."),
         Command(name="reset", handler=reset, arity=1, flags=handshake, group=group,
                 summary="Resets the connection."),
         client.CLIENT,

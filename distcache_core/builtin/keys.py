@@ -20,6 +20,7 @@ from ..mutations import Cause
 from ..replies import OK
 from . import expire
 from .arguments import parse_int, parse_scan_cursor
+from .databases import database, parse_db_index
 
 
 def delete(conn: Any, argv: list[bytes]) -> int:
@@ -109,6 +110,8 @@ def renamenx(conn: Any, argv: list[bytes]) -> Any:
 
 def copy(conn: Any, argv: list[bytes]) -> int:
     replace = False
+    target = conn.engine
+    same_database = True
     i = 3
     argc = len(argv)
     while i < argc:
@@ -116,23 +119,23 @@ def copy(conn: Any, argv: list[bytes]) -> int:
         if option == b"replace":
             replace = True
         elif option == b"db" and i + 1 < argc:
-            # One keyspace per node, as Redis Cluster has: only db 0 exists.
-            if parse_int(argv[i + 1]) != 0:
-                raise CommandError("ERR DB index is out of range")
+            index = parse_db_index(argv[i + 1])
+            target = database(conn, index)
+            same_database = index == conn.db
             i += 1
         else:
             raise CommandError(SYNTAX)
         i += 1
     source, destination = argv[1], argv[2]
-    if source == destination:
+    if same_database and source == destination:
         raise CommandError("ERR source and destination objects are the same")
     engine = conn.engine
     value = engine.peek(source)
     if value is None:
         return 0
-    if engine.exists(destination) and not replace:
+    if target.exists(destination) and not replace:
         return 0
-    engine.restore(destination, value, engine.get_expire_at(source), cause=Cause.COMMAND)
+    target.restore(destination, value, engine.get_expire_at(source), cause=Cause.COMMAND)
     return 1
 
 

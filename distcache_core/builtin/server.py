@@ -1,5 +1,5 @@
-"""Server commands: INFO COMMAND CONFIG SLOWLOG TIME DBSIZE FLUSHDB FLUSHALL SAVE BGSAVE
-BGREWRITEAOF LASTSAVE SHUTDOWN."""
+"""Server commands: INFO COMMAND CONFIG SLOWLOG TIME DBSIZE SAVE BGSAVE BGREWRITEAOF LASTSAVE
+SHUTDOWN (FLUSHDB and FLUSHALL are in :mod:`.databases`)."""
 
 from __future__ import annotations
 
@@ -29,13 +29,6 @@ def time_(conn: Any, argv: list[bytes]) -> list[bytes]:
 
 def dbsize(conn: Any, argv: list[bytes]) -> int:
     return len(conn.engine)
-
-
-def flush(conn: Any, argv: list[bytes]) -> str:
-    if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() not in (b"async", b"sync")):
-        raise CommandError(SYNTAX)
-    conn.engine.clear()
-    return "OK"
 
 
 def lastsave(conn: Any, argv: list[bytes]) -> int:
@@ -139,7 +132,7 @@ CONFIG_PARAMETERS: dict[str, tuple[Callable[[Any], Any], Callable[[Any, bytes], 
     "maxmemory": (lambda c: getattr(c.engine, "maxmemory_bytes", 0), None),
     "maxmemory-policy": (lambda c: "allkeys-lru", None),
     "proto-max-bulk-len": (lambda c: c.server.limits.max_bulk_len, None),
-    "databases": (lambda c: 1, None),
+    "databases": (lambda c: c.node.databases.count, None),
     "save": (lambda c: "", None),
     "appendonly": (lambda c: "yes" if "wal" in c.node.config.node.persistence else "no", None),
     "cluster-enabled": (lambda c: "no", None),
@@ -242,12 +235,6 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
         Command(name="dbsize", handler=dbsize, arity=1, flags={"readonly", "fast"},
                 group=group, acl_categories={"keyspace"}, route="all", merge="sum_primary",
                 summary="Returns the number of keys."),
-        Command(name="flushdb", handler=flush, arity=-1, flags={"write"}, group=group,
-                acl_categories={"keyspace", "dangerous"}, summary="Removes all keys.",
-                route="all", merge="all_ok"),
-        Command(name="flushall", handler=flush, arity=-1, flags={"write"}, group=group,
-                acl_categories={"keyspace", "dangerous"}, summary="Removes all keys.",
-                route="all", merge="all_ok"),
         Command(name="lastsave", handler=lastsave, arity=1, flags=anytime, group=group,
                 acl_categories={"admin", "dangerous"},
                 summary="Returns the Unix time of the last successful save."),

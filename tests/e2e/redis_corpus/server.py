@@ -117,8 +117,6 @@ CASES = [
                         Req(("CONFIG", "GET", "port"), shape), Req(("CONFIG", "GET", "dir"), shape),
                         Req(("CONFIG", "GET", "maxclients"), shape),
                         ("CONFIG", "GET"), ("CONFIG",), ("CONFIG", "BOGUS")]),
-    Case("config-get-databases", [("CONFIG", "GET", "databases")],
-         differs="one database per node until the databases work lands (issue 7 section 4)"),
     Case("config-set", [("CONFIG", "SET", "timeout", "0"), ("CONFIG", "GET", "timeout"),
                         ("CONFIG", "SET", "timeout", "x"), ("CONFIG", "SET", "nosuch", "1"),
                         ("CONFIG", "SET", "timeout"), ("CONFIG", "SET", "timeout", "-1"),
