@@ -90,9 +90,9 @@ def test_hello_errors(r):
 
 
 def test_select(r):
-    assert r.execute_command("SELECT", 0) is True
+    assert r.execute_command("SELECT", 15) is True
     with pytest.raises(redis.ResponseError, match="DB index is out of range"):
-        r.execute_command("SELECT", 1)
+        r.execute_command("SELECT", 16)
 
 
 def test_client_subcommands(r):

@@ -346,7 +346,7 @@ def test_copy(r):
 def test_copy_errors(r):
     r.set("src", "v")
     assert_error(r, "ERR source and destination objects are the same", "COPY", "src", "src")
-    assert_error(r, "ERR DB index is out of range", "COPY", "src", "dst", "DB", "1")
+    assert_error(r, "ERR DB index is out of range", "COPY", "src", "dst", "DB", "16")
     assert_error(r, NOT_INTEGER, "COPY", "src", "dst", "DB", "one")
     assert_error(r, SYNTAX, "COPY", "src", "dst", "BOGUS")
     assert_error(r, SYNTAX, "COPY", "src", "dst", "DB")
