@@ -137,6 +137,11 @@ class Subcommand:
     flags: frozenset[str] = attrs.field(default=frozenset(), converter=_flag_set)
     acl_categories: frozenset[str] = attrs.field(default=frozenset(), converter=_flag_set)
     summary: str = ""
+    #: Key positions in the whole argument vector, as COMMAND INFO reports them (OBJECT
+    #: ENCODING's key is argument 2).
+    first_key: int = 0
+    last_key: int = 0
+    key_step: int = 0
     min_args: int = attrs.field(init=False)
     max_args: int = attrs.field(init=False)
 

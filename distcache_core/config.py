@@ -124,6 +124,12 @@ class NodeConfig:
     protected_mode: bool = True
     #: Logical databases (SELECT 0 .. databases-1), as Redis's ``databases``.
     databases: int = attrs.field(default=16, validator=positive)
+    #: Most bytes one client's MULTI may queue (arguments plus a fixed overhead per command
+    #: and argument); past it the transaction is discarded at EXEC. The default fits any one
+    #: request ``max_bulk_bytes`` allows.
+    transaction_max_bytes: int = attrs.field(default=576 * 1024 * 1024, validator=positive)
+    #: Allow DEBUG (SLEEP, OBJECT): off by default, as Redis 7's ``enable-debug-command``.
+    enable_debug_command: bool = False
     #: TLS for clients and peers: certificate, key and the CA peers are verified against.
     tls_cert_file: str = ""
     tls_key_file: str = ""

@@ -50,7 +50,7 @@ class ClientConnection(asyncio.Protocol):
         "replies", "_held",  "_barrier_enabled", "close_requested", "_closed", "_eof",
         "_draining", "gated", "gate", "command_lookup", "command_get", "_mutations",
         "_transport_write", "metrics", "net_input_bytes", "net_output_bytes",
-        "error_replies", "__dict__",
+        "error_replies", "transaction", "__dict__",
     )
 
     transport: asyncio.Transport | None
@@ -91,6 +91,9 @@ class ClientConnection(asyncio.Protocol):
         #: dispatch then calls ``gate(conn, command, argv)``. See :meth:`update_gate`.
         self.gated = False
         self.gate: Any = None
+        #: The client's MULTI state (:class:`~distcache_core.transactions.Transaction`:
+        #: the queued commands and their keys), None outside MULTI.
+        self.transaction: Any = None
         self.command_lookup = server.commands.lookup
         # The exact-spelling dict lookup, bound once: the common case costs one C call.
         self.command_get = server.commands.by_name.get
@@ -378,11 +381,20 @@ class ClientConnection(asyncio.Protocol):
         """One CLIENT LIST line, with the fields Redis clients and tools read."""
         now = self.server.now
         name = (self.client_name or b"").decode("utf-8", "replace")
+        transaction = self.transaction
+        # Redis's flags: O monitoring, x in MULTI, d when a watched key changed (EXEC will
+        # fail), N none.
+        flags = ("O" if self in self.server.monitors else "") + (
+            "x" if transaction is not None else "") + (
+            "d" if self.server.watches.is_dirty_now(self) else "")
+        multi = len(transaction.commands) if transaction is not None else -1
+        multi_mem = transaction.queued_bytes if transaction is not None else 0
         return (
             f"id={self.client_id} addr={self.peer} laddr={self.local} fd=-1 name={name} "
             f"age={int(now - self.created_at)} idle={int(now - self.last_interaction)} "
-            f"flags=N db={self.db} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 "
-            f"argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll={len(self._pending)} omem=0 "
+            f"flags={flags or 'N'} db={self.db} sub=0 psub=0 ssub=0 multi={multi} qbuf=0 "
+            f"qbuf-free=0 argv-mem=0 multi-mem={multi_mem} rbs=0 rbp=0 obl=0 "
+            f"oll={len(self._pending)} omem=0 "
             f"tot-mem=0 events=r cmd=NULL user=default redir=-1 resp={self.resp_version} "
             f"lib-name={self.lib_name.decode('utf-8', 'replace')} "
             f"lib-ver={self.lib_ver.decode('utf-8', 'replace')}"

@@ -144,6 +144,9 @@ class StorageEngine(Protocol):
     # is replayed (as Redis expires nothing while loading), so a key whose first expiry a
     # later EXPIRE moved survives a replay that happens after that first expiry time.
     #
+    # Optional: ``memory_usage(key) -> int | None``, what the key costs against
+    # ``maxmemory_bytes`` (MEMORY USAGE); None when it is missing.
+    #
     # Optional: ``configure(*, capacity=None, maxmemory_bytes=None, maxmemory_policy=None)``,
     # run-time limits (CONFIG SET): None leaves a setting alone; ``maxmemory_policy`` is one of
     # Redis's ``allkeys-lru`` (default), ``volatile-lru``, ``volatile-ttl``,

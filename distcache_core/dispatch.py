@@ -18,7 +18,9 @@ awaited), so the next command of the pipeline sees it.
 
 Requests that need more than this fast path (a client inside MULTI, a node that is loading or
 running a long script) set ``conn.gated``; :func:`dispatch` then hands the request to
-``conn.gate(conn, command, argv)``, which decides (queue it, refuse it, run it).
+``conn.gate(conn, command, argv)``, which decides (queue it, refuse it, run it). A request
+refused by the checks before the gate (unknown command, arity, authentication) while the
+client is in MULTI flags its transaction, so EXEC aborts.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import types
 from collections.abc import Awaitable, Generator, Sequence
 from typing import Any
 
+from . import transactions
 from .errors import NOAUTH, CommandError
 from .protocol import encode_error
 from .protocol.encoder import BULK_HEADERS as _BULK_HEADERS
@@ -202,7 +205,17 @@ def _slow(conn: Any, command: Any, argv: list[bytes]) -> bytes | asyncio.Future[
     except CommandError as exc:
         if command is not None:
             command.stats.rejected += 1
-        return error_reply(conn, exc.message)
+        # Inside MULTI this also makes EXEC abort (Redis's flagTransaction).
+        return error_reply(conn, transactions.refused(conn, command, exc.message))
+    return call_handler(conn, command, argv)
+
+
+def proceed(conn: Any, command: Any, argv: list[bytes]) -> bytes | asyncio.Future[bytes]:
+    """What a node gate (loading, a busy script) does with a request it lets through: what
+    would have happened without it, that is queue it when the client is in MULTI (Redis makes
+    those checks before queueing), else run it."""
+    if conn.transaction is not None:
+        return transactions.multi_gate(conn, command, argv)  # type: ignore[no-any-return]
     return call_handler(conn, command, argv)
 
 

@@ -67,7 +67,8 @@ def _clients(node: Any) -> list[tuple[str, Any]]:
 def _memory(node: Any) -> list[tuple[str, Any]]:
     stats = node.engine.stats()
     rss = resident_memory_bytes()
-    maxmemory = getattr(node.engine, "maxmemory_bytes", 0)
+    # The limits in force, as the engine reports them (CONFIG SET changes them at run time).
+    maxmemory = stats.maxmemory_bytes
     return [
         # used_memory is the engine's estimate of what the keyspace costs; the process's whole
         # footprint, interpreter included, is used_memory_rss.
@@ -77,8 +78,8 @@ def _memory(node: Any) -> list[tuple[str, Any]]:
         ("used_memory_rss_human", human_bytes(rss)),
         ("maxmemory", maxmemory),
         ("maxmemory_human", human_bytes(maxmemory)),
-        ("maxmemory_policy", "allkeys-lru"),
-        ("maxkeys", getattr(node.engine, "capacity", 0)),
+        ("maxmemory_policy", stats.maxmemory_policy),
+        ("maxkeys", stats.capacity),
     ]
 
 

@@ -33,6 +33,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "distcache_core.builtin.bits",
     "distcache_core.scripting",
     "distcache_core.builtin.databases",
+    "distcache_core.builtin.transactions",
+    "distcache_core.builtin.inspection",
     "distcache_plugins.lru_ttl",
     "distcache_plugins.vnode_ring",
     "distcache_plugins.circuit_breaker",

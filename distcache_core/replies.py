@@ -16,6 +16,7 @@ handler returns    RESP2                       RESP3 (after HELLO 3)
 ``NULL_ARRAY``     ``*-1``                     null ``_``
 ``ErrorReply``     error ``-`` (in arrays)     error
 ``NO_REPLY``       nothing                     nothing
+``RawReply``       its bytes, as they are      its bytes, as they are
 =================  ==========================  ===========================
 
 A ``str`` is a simple string everywhere except as a ``dict`` key, where it is a bulk string as
@@ -55,6 +56,13 @@ class SetReply(tuple):  # type: ignore[type-arg]
 class VerbatimReply(bytes):
     """Text Redis sends as a verbatim string in RESP3 (INFO, CLIENT LIST, CLIENT INFO); a
     bulk string in RESP2."""
+
+    __slots__ = ()
+
+
+class RawReply(bytes):
+    """A reply already encoded for this connection, written as it is (EXEC: the array of
+    the queued commands' replies, each encoded when it ran)."""
 
     __slots__ = ()
 

@@ -17,12 +17,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import transactions
 from .command_table import CommandTable
 from .connection import MAX_CLIENTS_REPLY, ClientConnection
 from .dispatch import unknown_command_error
 from .errorstats import ErrorStats
+from .monitor import Monitors
 from .mutations import MutationStream
 from .protocol import ProtocolLimits
+from .watch import WatchRegistry
 
 if TYPE_CHECKING:
     from .contracts import StorageEngine
@@ -107,10 +110,17 @@ class RespServer:
         self.error_stats = ErrorStats()
         self.connections: dict[int, ClientConnection] = {}
         #: Gates that apply to every connection (loading, a long script), by name, in order;
-        #: see :meth:`set_node_gate`. A connection's own gate (MULTI) is ``conn_gates``.
+        #: see :meth:`set_node_gate`. A connection's own gate (MULTI) comes from
+        #: ``conn_gate_providers``.
         self._node_gates: dict[str, Gate] = {}
-        #: Per connection gate providers: ``provider(conn)`` returns a gate or None.
-        self.conn_gate_providers: list[Callable[[ClientConnection], Gate | None]] = []
+        #: Per connection gate providers: ``provider(conn)`` returns a gate or None. MULTI's
+        #: is built in (:mod:`~distcache_core.transactions`).
+        self.conn_gate_providers: list[Callable[[ClientConnection], Gate | None]] = [
+            transactions.gate_provider]
+        #: WATCH: who watches which key (a subscriber on the mutation stream while any is).
+        self.watches = WatchRegistry(self.mutations)
+        #: MONITOR: the clients shown every command (a gate while there is one).
+        self.monitors = Monitors(self)
         self._next_client_id = 0
         self._last_protocol_error_log = 0.0
         self._unlogged_protocol_errors = 0
@@ -175,23 +185,31 @@ class RespServer:
         return None
 
     def connection_closed(self, conn: ClientConnection) -> None:
-        """Hook for what tracks connections (WATCH, MONITOR)."""
+        """Forget what tracks the connection (WATCH, MONITOR)."""
+        self.watches.unwatch(conn)
+        self.monitors.discard(conn)
 
     # -- gates ---------------------------------------------------------------------------------
 
     def gate_for(self, conn: ClientConnection) -> Gate | None:
-        """The gate ``conn``'s requests must pass, or None for the fast path."""
+        """The gate ``conn``'s requests must pass, or None for the fast path. A node gate
+        (loading, a busy script) comes before the connection's own (MULTI), as Redis checks
+        those states before it queues a command."""
+        for node_gate in self._node_gates.values():
+            return node_gate
         for provider in self.conn_gate_providers:
             gate = provider(conn)
             if gate is not None:
                 return gate
-        for gate in self._node_gates.values():
-            return gate
         return None
 
     def set_node_gate(self, name: str, gate: Gate | None) -> None:
         """Route every connection's requests through ``gate`` (None removes it): the node is
-        loading, a script runs too long. Costs nothing per request while no gate is set."""
+        loading, a script runs too long. Costs nothing per request while no gate is set.
+
+        A node gate refuses what it must (raising ``CommandError``, which also aborts the
+        client's MULTI) and hands what it lets through to ``dispatch.proceed``, which queues
+        it for a client in MULTI or runs it."""
         if gate is None:
             self._node_gates.pop(name, None)
         else:

@@ -10,7 +10,7 @@ import hmac
 from collections.abc import Callable
 from typing import Any
 
-from .. import REDIS_COMPAT_VERSION
+from .. import REDIS_COMPAT_VERSION, transactions
 from ..command_table import Command
 from ..errors import WRONGPASS, CommandError
 from ..hookspecs import hookimpl
@@ -111,6 +111,11 @@ def reset(conn: Any, argv: list[bytes]) -> str:
     conn.set_resp_version(2)
     conn.set_authenticated(not conn.server.requirepass)
     select_database(conn, 0)
+    if conn.transaction is not None:
+        transactions.end(conn)  # discards the transaction and the watched keys
+    else:
+        conn.server.watches.unwatch(conn)
+    conn.server.monitors.discard(conn)
     return "RESET"
 
 

@@ -85,10 +85,11 @@ def swapdb(conn: Any, argv: list[bytes]) -> Any:
     database(conn, first)
     database(conn, second)
     databases = conn.node.databases
+    server = conn.server
+    server.watches.before_swap(databases, first, second)
     databases.swap(first, second)
     # The two engine objects changed places: every client of either database, and the
     # default of new connections, follow.
-    server = conn.server
     for client in server.connections.values():
         if client.db == first or client.db == second:
             client.engine = databases[client.db]

@@ -43,13 +43,13 @@ def command_categories(command: Command) -> tuple[str, ...]:
     return tuple(c for c in categories_for(command.flags, frozenset(), "") if c)
 
 
-def _key_specs(command: Command) -> SetReply:
+def _key_specs(command: Command | Subcommand) -> SetReply:
     """One range key spec derived from the legacy key positions (Redis words some commands'
     specs in more detail; clients read the positions, which are the same)."""
     if not command.first_key:
         return _EMPTY_SET
     last = command.last_key - command.first_key if command.last_key >= 0 else command.last_key
-    flags = SetReply(("RW", "update") if command.is_write else ("RO", "access"))
+    flags = SetReply(("RW", "update") if "write" in command.flags else ("RO", "access"))
     return SetReply([{
         "flags": flags,
         "begin_search": {"type": b"index", "spec": {"index": command.first_key}},
@@ -63,9 +63,10 @@ def _sub_explicit(command: Command, sub: Subcommand) -> frozenset[str]:
 
 
 def _subcommand_info(command: Command, sub: Subcommand) -> list[Any]:
-    return [f"{command.name}|{sub.name}".encode(), sub.arity, _flags(sub.flags), 0, 0, 0,
+    return [f"{command.name}|{sub.name}".encode(), sub.arity, _flags(sub.flags), sub.first_key,
+            sub.last_key, sub.key_step,
             _categories(sub.flags, _sub_explicit(command, sub), command.group), _EMPTY_SET,
-            _EMPTY_SET, _EMPTY_SET]
+            _key_specs(sub), _EMPTY_SET]
 
 
 def command_info(command: Command) -> list[Any]:

@@ -4,6 +4,7 @@ SHUTDOWN (FLUSHDB and FLUSHALL are in :mod:`.databases`)."""
 from __future__ import annotations
 
 import fnmatch
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -120,6 +121,51 @@ def _set_slowlog_max_len(conn: Any, raw: bytes) -> None:
     conn.node.metrics.slowlog.set_max_len(_checked_int(raw, 0))
 
 
+#: Redis's memory units (``memtoull`` in util.c): k/m/g are powers of 1000, kb/mb/gb of 1024.
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
+                 "g": 1000**3, "gb": 1024**3}
+_MEMORY_VALUE = re.compile(r"([0-9]+)([a-z]*)")
+#: Every policy Redis knows, in the order its CONFIG SET error lists them.
+REDIS_POLICIES = ("volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+                  "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction")
+
+
+def parse_memory(raw: bytes) -> int:
+    """A memory value as Redis reads one (``100mb``, ``1gb``, ``12345``)."""
+    match = _MEMORY_VALUE.fullmatch(raw.decode("latin-1").lower())
+    if match is None or match.group(2) not in _MEMORY_UNITS:
+        raise ValueError("argument must be a memory value")
+    value = int(match.group(1)) * _MEMORY_UNITS[match.group(2)]
+    if value > 2**64 - 1:
+        raise ValueError("argument must be a memory value")
+    return value
+
+
+def _configure(conn: Any, **setting: Any) -> None:
+    """Change the storage engine's limits at run time (every database: one family)."""
+    configure = getattr(conn.node.engine, "configure", None)
+    if configure is None:
+        raise ValueError(f"the storage engine {conn.node.config.node.storage!r} cannot change "
+                         f"its memory limits at run time")
+    configure(**setting)
+
+
+def _set_maxmemory(conn: Any, raw: bytes) -> None:
+    _configure(conn, maxmemory_bytes=parse_memory(raw))
+
+
+def _set_maxmemory_policy(conn: Any, raw: bytes) -> None:
+    policy = raw.decode("latin-1").lower()
+    if policy not in REDIS_POLICIES:
+        raise ValueError(f"argument(s) must be one of the following: "
+                         f"{', '.join(REDIS_POLICIES)}")
+    try:
+        _configure(conn, maxmemory_policy=policy)
+    except ValueError as exc:
+        raise ValueError(f"the storage engine {conn.node.config.node.storage!r} does not "
+                         f"support {policy} ({exc})") from None
+
+
 #: parameter -> (getter, setter or None when immutable at run time)
 CONFIG_PARAMETERS: dict[str, tuple[Callable[[Any], Any], Callable[[Any, bytes], None] | None]] = {
     "bind": (lambda c: c.node.config.node.host, None),
@@ -129,8 +175,10 @@ CONFIG_PARAMETERS: dict[str, tuple[Callable[[Any], Any], Callable[[Any, bytes], 
     "timeout": (lambda c: c.server.idle_timeout_seconds,
                 _int_setter("idle_timeout_seconds", 0, 2**31 - 1)),
     "requirepass": (lambda c: c.server.requirepass, _set_requirepass),
-    "maxmemory": (lambda c: getattr(c.engine, "maxmemory_bytes", 0), None),
-    "maxmemory-policy": (lambda c: "allkeys-lru", None),
+    # What the engine reports in force (EngineStats), settable through its configure().
+    "maxmemory": (lambda c: c.node.engine.stats().maxmemory_bytes, _set_maxmemory),
+    "maxmemory-policy": (lambda c: c.node.engine.stats().maxmemory_policy,
+                         _set_maxmemory_policy),
     "proto-max-bulk-len": (lambda c: c.server.limits.max_bulk_len, None),
     "databases": (lambda c: c.node.databases.count, None),
     "save": (lambda c: "", None),

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..contracts import Persistence, RecoveryReport, SnapshotRef
-from ..dispatch import call_handler
+from ..dispatch import proceed
 from ..errors import CommandError, ConfigError, CorruptSnapshotError, PersistenceError
 from ..mutations import Mutation, MutationStream
 from .files import DataDirLock, ensure_directory
@@ -236,7 +236,7 @@ class PersistenceManager:
             raise CommandError(LOADING_ERROR)
         if status.write_error is not None and "write" in flags:
             raise CommandError(status.write_error)
-        return call_handler(conn, command, argv)
+        return proceed(conn, command, argv)
 
     def start_cron(self) -> None:
         """Start the once-a-second task: plugin ticks, scheduled checkpoints."""

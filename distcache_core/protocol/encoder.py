@@ -11,7 +11,14 @@ from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
-from distcache_core.replies import NO_REPLY, NULL_ARRAY, ErrorReply, SetReply, VerbatimReply
+from distcache_core.replies import (
+    NO_REPLY,
+    NULL_ARRAY,
+    ErrorReply,
+    RawReply,
+    SetReply,
+    VerbatimReply,
+)
 
 __all__ = ["encode_error", "encode_request", "encode_resp2", "encode_resp3", "format_double"]
 
@@ -169,6 +176,7 @@ _RESP2: dict[type, _Encoder] = {
     memoryview: _bytes_like,
     SetReply: _array2,
     VerbatimReply: _bytes_like,
+    RawReply: bytes,  # a plain bytes copy: the request path tests `type(reply) is bytes`
 }
 _RESP3: dict[type, _Encoder] = {
     **_RESP2,

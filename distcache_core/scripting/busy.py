@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ..command_table import Command
-from ..dispatch import call_handler
+from ..dispatch import proceed
 from ..protocol import encode_error
 from .calls import subcommand_flags
 
@@ -33,7 +33,7 @@ def allowed_while_busy(command: Command, argv: list[bytes]) -> bool:
 def busy_gate(conn: Any, command: Command, argv: list[bytes]) -> Any:
     """The gate every request passes while a script is busy."""
     if allowed_while_busy(command, argv):
-        return call_handler(conn, command, argv)
+        return proceed(conn, command, argv)
     conn.error_replies += 1
     return _BUSY_LINE
 

@@ -15,6 +15,7 @@ reply at a time with :func:`parse_reply`.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -22,7 +23,7 @@ import attrs
 from ..protocol import encode_request
 
 __all__ = [
-    "Arg", "Case", "Compare", "Incomplete", "RawSession", "Reply", "Req", "Request",
+    "Arg", "Case", "Compare", "Incomplete", "Pause", "RawSession", "Reply", "Req", "Request",
     "command_docs", "command_info", "exact", "info_fields", "masked", "parse_reply", "run_case",
     "scan_reply", "shape", "subset", "unordered",
 ]
@@ -351,6 +352,9 @@ class Req:
 
     args: tuple[Arg, ...] | bytes
     compare: Compare = exact
+    #: Which of the case's connections sends it (0: the first; others open when first used,
+    #: after ``HELLO 3`` in RESP3): for what one client sees of another (WATCH, SWAPDB).
+    conn: int = 0
 
     def encode(self) -> bytes:
         if isinstance(self.args, bytes):
@@ -378,23 +382,34 @@ class Req:
         return {words[0], "|".join(words)} if len(words) == 2 else {words[0]}
 
 
-Request = Req | tuple[Arg, ...] | bytes
+@attrs.frozen
+class Pause:
+    """Not a request: wait this long before the next one (a key's expiry passing)."""
+
+    seconds: float
+
+    def command_names(self) -> set[str]:
+        return set()
 
 
-def _as_req(request: Request) -> Req:
-    return request if isinstance(request, Req) else Req(request)
+Request = Req | Pause | tuple[Arg, ...] | bytes
+
+
+def _as_req(request: Request) -> Req | Pause:
+    return request if isinstance(request, (Req, Pause)) else Req(request)
 
 
 @attrs.frozen
 class Case:
-    """Requests sent in order on one fresh connection to each server, after FLUSHALL.
+    """Requests sent in order on fresh connections to each server, after FLUSHALL: one
+    connection unless a request names another (``Req(..., conn=1)``); :class:`Pause` waits.
 
     :param resp: the protocol versions to run in (RESP3 sends ``HELLO 3`` first).
     :param differs: why the node does not match Redis yet; the test then expects a mismatch.
     """
 
     name: str
-    requests: tuple[Req, ...] = attrs.field(
+    requests: tuple[Req | Pause, ...] = attrs.field(
         converter=lambda requests: tuple(_as_req(r) for r in requests))
     resp: tuple[int, ...] = (2, 3)
     differs: str = ""
@@ -457,16 +472,31 @@ def run_case(case: Case, redis_port: int, node_port: int, resp: int = 2) -> list
             flushed = control.request(encode_request("FLUSHALL"))
             if flushed.raw != b"+OK\r\n":
                 raise RuntimeError(f"FLUSHALL on port {port} failed: {flushed.describe()}")
-    requests: Sequence[Req] = ((HELLO_3,) if resp == 3 else ()) + case.requests
-    problems = []
-    with RawSession(redis_port) as redis_session, RawSession(node_port) as node_session:
+    requests: Sequence[Req | Pause] = ((HELLO_3,) if resp == 3 else ()) + case.requests
+    problems: list[str] = []
+    sessions: dict[int, tuple[RawSession, RawSession]] = {}
+    try:
         for index, request in enumerate(requests):
+            if isinstance(request, Pause):
+                time.sleep(request.seconds)
+                continue
+            pair = sessions.get(request.conn)
+            if pair is None:
+                pair = sessions[request.conn] = (RawSession(redis_port), RawSession(node_port))
+                if resp == 3 and request.conn:
+                    for session in pair:
+                        session.request(HELLO_3.encode())
             data = request.encode()
-            expected = redis_session.request(data)
-            actual = node_session.request(data)
+            expected = pair[0].request(data)
+            actual = pair[1].request(data)
             problem = request.compare(expected, actual)
             if problem:
-                problems.append(f"#{index} {request.label()}: {problem}")
+                where = f" (connection {request.conn})" if request.conn else ""
+                problems.append(f"#{index}{where} {request.label()}: {problem}")
             if expected is CLOSED or actual is CLOSED:
                 break
+    finally:
+        for pair in sessions.values():
+            for session in pair:
+                session.close()
     return problems

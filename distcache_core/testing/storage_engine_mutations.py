@@ -437,6 +437,18 @@ class MutationContract:
         assert engine.stats().evictions == 27
         assert sum(1 for event in events.take() if event[0] == Op.DEL) == 27
 
+    def test_memory_usage_is_what_the_key_counts(self) -> None:
+        engine, clock = self.new()
+        if not hasattr(engine, "memory_usage"):
+            pytest.skip("the engine has no memory_usage()")
+        assert engine.memory_usage(b"k") is None
+        engine.set(b"k", b"x" * 100)
+        assert engine.memory_usage(b"k") == engine.stats().bytes_used
+        engine.set(b"t", b"y", clock() + 50)
+        assert engine.memory_usage(b"k") + engine.memory_usage(b"t") == engine.stats().bytes_used
+        clock.advance(50)
+        assert engine.memory_usage(b"t") is None
+
     # --- logical databases (``open_database`` is optional) -------------------------------------
 
     def databases(self, **limits: Any) -> tuple[Any, Any, Any, Recorder]:

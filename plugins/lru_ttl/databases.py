@@ -237,6 +237,9 @@ class LruTtlDatabase:
     def ttl_ms(self, key: bytes) -> int:
         return self._root.ttl_ms(self._key(key))
 
+    def memory_usage(self, key: bytes) -> int | None:
+        return self._root.memory_usage(self._key(key))
+
     def persist(self, key: bytes) -> bool:
         return self._root.persist(self._key(key))
 

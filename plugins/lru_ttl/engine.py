@@ -350,6 +350,14 @@ class LruTtlEngine(Eviction, DatabaseViews):
             raise KeyError(key)
         return self._expires.get(key)
 
+    def memory_usage(self, key: bytes) -> int | None:
+        """What the key counts against ``maxmemory_bytes`` (MEMORY USAGE); None if missing."""
+        value = self._live_value(key)
+        if value is None:
+            return None
+        expiry = EXPIRY_OVERHEAD_BYTES if key in self._expires else 0
+        return cost_of(key, value) + expiry
+
     def ttl_ms(self, key: bytes) -> int:
         if self._live_value(key) is None:
             return -2
