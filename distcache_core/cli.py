@@ -1,5 +1,5 @@
 """The ``distcache`` command: ``serve``, ``plugins``, ``check-config``, ``ping``,
-``config-keys``, ``check-wal`` and ``check-snapshot``.
+``config-keys``, ``check-wal``, ``check-snapshot`` and ``cluster`` (``up``, ``status``).
 
 Only this module turns errors into exit codes: 2 for a bad configuration or plugin (before
 anything listens), 1 for a failure while running.
@@ -23,6 +23,8 @@ from typing import Any
 import attrs
 
 from . import __version__
+from .cluster.launcher import cluster_status, cluster_up
+from .cluster.membership import parse_address
 from .config import ConfigSources, structure_node
 from .config_keys import config_keys
 from .errors import ConfigError, PersistenceError, PluginError
@@ -59,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run a node in the foreground", epilog=CONFIG_EPILOG)
     _add_config_options(serve)
+    serve.add_argument("--join", action="append", default=[], metavar="HOST:PORT",
+                       help="join the running cluster of this member (repeatable)")
     plugins = sub.add_parser("plugins", help="list loaded plugins and what they register")
     _add_config_options(plugins)
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
@@ -83,6 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
                            help="keep the records before the first bad one (backups are kept)")
     check_snapshot = sub.add_parser("check-snapshot", help="verify a snapshot (exit 1: bad)")
     check_snapshot.add_argument("path", metavar="PATH", help="a snapshot file or directory")
+    cluster = sub.add_parser("cluster", help="run a local cluster, or show one's state")
+    actions = cluster.add_subparsers(dest="action", required=True)
+    up = actions.add_parser("up", help="start N nodes here and stream their logs (Ctrl-C "
+                                       "stops them all)")
+    up.add_argument("--nodes", type=int, default=3)
+    up.add_argument("--base-port", type=int, default=6379)
+    up.add_argument("--replication-factor", type=int, default=2)
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--data-dir", default="data", help="node N keeps its files in DIR/node-N")
+    up.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config override for every node (repeatable)")
+    status = actions.add_parser("status", help="print the cluster as one table, from any "
+                                               "member")
+    status.add_argument("--host", default="127.0.0.1")
+    status.add_argument("--port", type=int, default=6379)
+    status.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS")
+    status.add_argument("--password", help="AUTH first (default: env DISTCACHE_PASSWORD)")
     return parser
 
 
@@ -99,7 +120,14 @@ def _sources(args: argparse.Namespace) -> ConfigSources:
 
 
 def _build_node(args: argparse.Namespace) -> Node:
-    return Node.from_sources(_sources(args))
+    node = Node.from_sources(_sources(args))
+    joins = getattr(args, "join", None) or []
+    if joins:
+        try:
+            node.cluster.join([parse_address(address) for address in joins])
+        except ValueError:
+            raise ConfigError(f"--join {joins!r}: expected HOST:PORT") from None
+    return node
 
 
 def _warnings(node: Node) -> list[str]:
@@ -244,9 +272,26 @@ def cmd_check_snapshot(args: argparse.Namespace) -> int:
     return _run_checker("snapshot", args.path, False)
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    if args.action == "up":
+        if args.nodes < 1 or not 0 < args.base_port < 65536 - args.nodes:
+            raise ConfigError(f"--nodes {args.nodes} --base-port {args.base_port}: expected "
+                              "at least one node on ports that exist")
+        if not 1 <= args.replication_factor:
+            raise ConfigError(f"--replication-factor {args.replication_factor}: expected a "
+                              "positive integer")
+        return cluster_up(nodes=args.nodes, base_port=args.base_port,
+                          replication_factor=args.replication_factor, host=args.host,
+                          data_dir=args.data_dir, sets=args.sets)
+    password = args.password if args.password is not None else \
+        os.environ.get("DISTCACHE_PASSWORD", "")
+    return cluster_status(host=args.host, port=args.port, password=password,
+                          timeout=args.timeout)
+
+
 COMMANDS = {"serve": cmd_serve, "plugins": cmd_plugins, "check-config": cmd_check_config,
             "ping": cmd_ping, "config-keys": cmd_config_keys, "check-wal": cmd_check_wal,
-            "check-snapshot": cmd_check_snapshot}
+            "check-snapshot": cmd_check_snapshot, "cluster": cmd_cluster}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

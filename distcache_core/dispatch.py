@@ -36,6 +36,7 @@ from .errors import NOAUTH, CommandError
 from .protocol import encode_error
 from .protocol.encoder import BULK_HEADERS as _BULK_HEADERS
 from .replies import OK
+from .replyqueue import ReplyFuture
 
 log = logging.getLogger("distcache.dispatch")
 
@@ -254,7 +255,12 @@ def defer(conn: Any, argv: list[bytes], awaitable: Awaitable[Any]
     order, before the next command of the pipeline runs. The rest runs in a task that is
     never cancelled when the client goes away: what the handler started may matter to other
     clients; its reply is then simply dropped.
+
+    A :class:`~distcache_core.replyqueue.ReplyFuture` already resolves to the reply's bytes
+    (a forwarded command): it is queued as it is.
     """
+    if type(awaitable) is ReplyFuture:
+        return awaitable
     if isinstance(awaitable, types.CoroutineType):
         try:
             first = awaitable.send(None)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import __version__
+from .cluster import Cluster
 from .command_table import CommandTable
 from .config import Config, ConfigSources, build_config, structure_node
 from .contracts import StorageEngine
@@ -23,6 +24,7 @@ from .persistence import PersistenceManager
 from .plugins import PluginHost, Registry, load_plugins
 from .protocol import ProtocolLimits
 from .server import RespServer
+from .tls import server_context
 
 log = logging.getLogger("distcache.node")
 
@@ -94,6 +96,9 @@ class Node:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
         self._stopping = False
+        self._ssl_context = server_context(node_cfg)
+        #: Membership, routing, replication, rebalancing: idle until a second node is known.
+        self.cluster = Cluster(self)
 
     @classmethod
     def from_sources(cls, sources: ConfigSources, *,
@@ -144,10 +149,11 @@ class Node:
         self.persistence.open()  # the data dir is ours and writable, or no start at all
         self._listener = await loop.create_server(
             self.server.protocol_factory, self.config.node.host, self.config.node.port,
-            reuse_address=True, backlog=511,
+            reuse_address=True, backlog=511, ssl=self._ssl_context,
         )
         sockname = self._listener.sockets[0].getsockname()
         self.host, self.port = sockname[0], sockname[1]
+        await self.cluster.start()
         self._tasks = [
             asyncio.create_task(self._every(1.0, self.server.cron), name="server-cron"),
             asyncio.create_task(self._every(1.0, self.metrics.fold), name="metrics-fold"),
@@ -244,6 +250,7 @@ class Node:
         for sink in self.metrics_sinks.values():
             await sink.stop()
         self.metrics.close()
+        await self.cluster.stop()
         if self._listener is not None:
             await self._listener.wait_closed()
         await self.persistence.close()  # the shutdown snapshot, logs synced, lock released

@@ -20,6 +20,14 @@ BARRIER_FAILED = (b"-MISCONF Errors writing to the persistence log or snapshot. 
                   b"refused until it succeeds again; see the node log.\r\n")
 
 
+class ReplyFuture(asyncio.Future):  # type: ignore[type-arg]
+    """A reply that is not ready yet and resolves to its final bytes, already encoded for the
+    client (a forwarded command: the owner's reply as it wrote it). An async handler may
+    return one; dispatch queues it as it is, with no task to await it and no encoding."""
+
+    __slots__ = ()
+
+
 class _Gate:
     """Holds the next ``count`` entries (one batch's replies) until ``future`` is done."""
 

@@ -1,0 +1,349 @@
+"""Connections to the other nodes: pooled, pipelined, guarded by the fault policy.
+
+Each peer has a few long-lived connections (:class:`PeerLink`), one per *mode* and RESP
+version, made on first use:
+
+- ``control``: heartbeats and gossip, never queued behind bulk traffic;
+- ``peer``: commands a client sent to this node for a key another node owns. The other node
+  routes them once more if its view of the ring differs (a join not yet heard of here);
+- ``final``: commands the other node must run itself, whatever its ring says (re-forwards,
+  fan-out of whole-keyspace commands, replication, moving keys).
+
+A link authenticates once (``AUTH`` when the node has a password, then ``DC.AUTH`` with the
+cluster secret, its node id and the mode). Requests are pipelined: everything sent to one
+link during one loop turn leaves in one ``write``; replies come back in order and are matched
+to requests first in, first out. A reply is handed on as the raw bytes the peer wrote (see
+:mod:`.resp`), so a forwarded reply reaches the client without being decoded.
+
+Every call passes the peer's guard (``FaultPolicy.for_peer``): :meth:`PeerClient.allow` before,
+then ``on_success`` / ``on_failure`` with the outcome. A request with no reply after
+``request_timeout_ms`` fails (the link is closed, which fails everything queued behind it, so
+nothing waits on a hung peer longer than that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .resp import ReplyProtocolError, ReplySplitter, encode_command, is_error
+
+log = logging.getLogger("distcache.cluster.peer")
+
+MODE_CONTROL = "control"
+MODE_PEER = "peer"
+MODE_FINAL = "final"
+MODES = (MODE_CONTROL, MODE_PEER, MODE_FINAL)
+
+
+class LinkFailure:
+    """Why a request got no reply. ``sent`` says whether it may have reached the peer: a
+    write that was never sent can safely go to another node instead."""
+
+    __slots__ = ("reason", "sent")
+
+    def __init__(self, reason: str, sent: bool) -> None:
+        self.reason = reason
+        self.sent = sent
+
+    def __repr__(self) -> str:
+        return f"LinkFailure({self.reason!r}, sent={self.sent})"
+
+
+#: ``done(arg, result)``: result is the raw reply ``bytes`` or a :class:`LinkFailure`.
+Done = Callable[[Any, Any], None]
+
+
+def _ignore(arg: Any, result: Any) -> None:
+    pass
+
+
+def _monotonic_ms() -> float:
+    return time.monotonic() * 1000.0
+
+
+class PeerLink(asyncio.Protocol):
+    """One pipelined connection to a peer. Not used directly: see :meth:`PeerClient.send`."""
+
+    def __init__(self, client: PeerClient, mode: str, resp_version: int) -> None:
+        self.client = client
+        self.mode = mode
+        self.resp_version = resp_version
+        self.transport: asyncio.Transport | None = None
+        self.connected = False
+        self.closed = False
+        #: (done, arg, queued_at_ms, hint payload or None) per request, oldest first.
+        self.waiting: deque[tuple[Done, Any, float, bytes | None]] = deque()
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self._splitter = ReplySplitter()
+        #: The database the peer connection has selected (forwarded commands set it).
+        self.db = 0
+        self._connect_task: asyncio.Task[None] | None = None
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def send(self, payload: bytes, done: Done, arg: Any, db: int = 0,
+             hint: bytes | None = None) -> None:
+        if db != self.db:
+            self._queue(encode_command(b"SELECT", db), _ignore, None, None)
+            self.db = db
+        self._queue(payload, done, arg, hint)
+
+    def _queue(self, payload: bytes, done: Done, arg: Any, hint: bytes | None) -> None:
+        self.waiting.append((done, arg, _monotonic_ms(), hint))
+        self._out.append(payload)
+        if not self._flush_scheduled and self.connected:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._out and self.transport is not None and not self.closed:
+            data = b"".join(self._out)
+            self._out.clear()
+            self.transport.write(data)
+            self.client.pool.stats.bytes_sent += len(data)
+
+    # -- connecting ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._connect_task = asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self) -> None:
+        client = self.client
+        pool = client.pool
+        host, port = client.host, client.port
+        try:
+            await asyncio.wait_for(
+                asyncio.get_running_loop().create_connection(
+                    lambda: self, host, port, ssl=pool.ssl_context,
+                    server_hostname=host if pool.ssl_context is not None else None),
+                timeout=pool.request_timeout_ms / 1000.0)
+        except (TimeoutError, OSError, ssl.SSLError) as exc:
+            self._fail(f"cannot connect to {host}:{port}: {exc or type(exc).__name__}",
+                       sent=False)
+            return
+        except asyncio.CancelledError:
+            self._fail("closed", sent=False)
+            raise
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if self.closed:
+            transport.close()
+            return
+        pool = self.client.pool
+        handshake = []
+        if pool.requirepass:
+            handshake.append(encode_command(b"AUTH", pool.requirepass))
+        handshake.append(encode_command(b"DC.AUTH", pool.secret, pool.node_id, self.mode))
+        if self.resp_version == 3:
+            handshake.append(encode_command(b"HELLO", 3))
+        # The handshake's replies come first: put its entries in front of what waits.
+        for _ in handshake:
+            self.waiting.appendleft((self._handshake_reply, None, _monotonic_ms(), None))
+        self._out[:0] = handshake
+        self.connected = True
+        self._flush()
+
+    def _handshake_reply(self, arg: Any, result: Any) -> None:
+        if type(result) is bytes and is_error(result):
+            text = result[1:].strip().decode("utf-8", "replace")
+            log.warning("peer %s refused this node: %s", self.client.node_id, text)
+            self._fail(f"handshake refused: {text}", sent=False)
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self.client.pool.stats.bytes_received += len(data)
+        try:
+            replies = self._splitter.feed(data)
+        except ReplyProtocolError as exc:
+            self._fail(f"protocol error: {exc}", sent=True)
+            return
+        waiting = self.waiting
+        for raw in replies:
+            if not waiting:
+                self._fail("reply without a request", sent=True)
+                return
+            done, arg, _, _ = waiting.popleft()
+            done(arg, raw)
+        if replies:
+            self.client.answered()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(f"connection lost{': ' + str(exc) if exc else ''}", sent=True)
+
+    # -- failure -------------------------------------------------------------------------------
+
+    def oldest_age_ms(self, now_ms: float) -> float:
+        return now_ms - self.waiting[0][2] if self.waiting else 0.0
+
+    def _fail(self, reason: str, sent: bool) -> None:
+        """Close the link; every request still waiting fails."""
+        if not self.closed:
+            self.closed = True
+            self.connected = False
+            self.client.link_closed(self)
+            if self.transport is not None:
+                self.transport.close()
+            if self._connect_task is not None and not self._connect_task.done() \
+                    and self._connect_task is not asyncio.current_task():
+                self._connect_task.cancel()
+        waiting, self.waiting = self.waiting, deque()
+        self._out.clear()
+        if not waiting:
+            return
+        failure = LinkFailure(reason, sent and self.transport is not None)
+        client = self.client
+        for done, arg, _, hint in waiting:
+            if done is not _ignore and done != self._handshake_reply:
+                client.failed()
+            if hint is not None:
+                client.pool.on_lost_hint(client.node_id, hint)
+            done(arg, failure)
+
+    def close(self) -> None:
+        self._fail("closed", sent=True)
+
+
+class PeerStats:
+    """Counters of all peer traffic (INFO, the dashboard)."""
+
+    __slots__ = ("bytes_sent", "bytes_received", "calls", "failures", "rejected")
+
+    def __init__(self) -> None:
+        self.bytes_sent = self.bytes_received = 0
+        self.calls = self.failures = self.rejected = 0
+
+
+class PeerClient:
+    """What this node holds for one peer: its address, guard and links."""
+
+    def __init__(self, pool: PeerPool, node_id: str, host: str, port: int) -> None:
+        self.pool = pool
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.guard = pool.guard_for(node_id)
+        self._links: dict[tuple[str, int], PeerLink] = {}
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def link(self, mode: str, resp_version: int = 2) -> PeerLink:
+        key = (mode, resp_version)
+        link = self._links.get(key)
+        if link is None:
+            link = self._links[key] = PeerLink(self, mode, resp_version)
+            link.start()
+        return link
+
+    def allow(self) -> bool:
+        """Ask the guard; False means fail fast (count it and do not send)."""
+        if self.guard.allow():
+            self.pool.stats.calls += 1
+            return True
+        self.pool.stats.rejected += 1
+        return False
+
+    def send(self, mode: str, payload: bytes, done: Done, arg: Any, *, db: int = 0,
+             resp_version: int = 2, hint: bytes | None = None) -> bool:
+        """Send one request if the guard allows it; False (nothing sent) when it does not."""
+        if not self.allow():
+            return False
+        self.link(mode, resp_version).send(payload, done, arg, db, hint)
+        return True
+
+    def answered(self) -> None:
+        self.guard.on_success()
+
+    def failed(self) -> None:
+        self.pool.stats.failures += 1
+        self.guard.on_failure()
+
+    def link_closed(self, link: PeerLink) -> None:
+        key = (link.mode, link.resp_version)
+        if self._links.get(key) is link:
+            del self._links[key]
+
+    def links(self) -> list[PeerLink]:
+        return list(self._links.values())
+
+    def close(self) -> None:
+        for link in self.links():
+            link.close()
+
+    def move(self, host: str, port: int) -> None:
+        """The peer answers at a new address (a restart elsewhere): reconnect there."""
+        if (host, port) != (self.host, self.port):
+            self.host, self.port = host, port
+            self.close()
+
+
+class PeerPool:
+    """Every :class:`PeerClient` of this node, and the timer that fails requests waiting
+    longer than ``request_timeout_ms``."""
+
+    def __init__(self, *, node_id: str, secret: str, requirepass: str, request_timeout_ms: int,
+                 guard_for: Callable[[str], Any], ssl_context: ssl.SSLContext | None = None,
+                 on_lost_hint: Callable[[str, bytes], None] | None = None) -> None:
+        self.node_id = node_id
+        self.secret = secret
+        self.requirepass = requirepass
+        self.request_timeout_ms = request_timeout_ms
+        self.guard_for = guard_for
+        self.ssl_context = ssl_context
+        self._on_lost_hint = on_lost_hint
+        self.clients: dict[str, PeerClient] = {}
+        self.stats = PeerStats()
+        self._timer: asyncio.Task[None] | None = None
+
+    def client(self, node_id: str) -> PeerClient | None:
+        return self.clients.get(node_id)
+
+    def add(self, node_id: str, host: str, port: int) -> PeerClient:
+        client = self.clients.get(node_id)
+        if client is None:
+            client = self.clients[node_id] = PeerClient(self, node_id, host, port)
+        else:
+            client.move(host, port)
+        return client
+
+    def remove(self, node_id: str) -> None:
+        client = self.clients.pop(node_id, None)
+        if client is not None:
+            client.close()
+
+    def on_lost_hint(self, node_id: str, payload: bytes) -> None:
+        if self._on_lost_hint is not None:
+            self._on_lost_hint(node_id, payload)
+
+    def start(self) -> None:
+        self._timer = asyncio.get_running_loop().create_task(self._expire_requests())
+
+    async def _expire_requests(self) -> None:
+        # One timer for every request of every link (not a timer per request): requests are
+        # answered in order, so only the oldest of each link can be the first to time out.
+        period = min(100.0, self.request_timeout_ms / 5.0) / 1000.0
+        while True:
+            await asyncio.sleep(period)
+            now = _monotonic_ms()
+            for client in list(self.clients.values()):
+                for link in client.links():
+                    if link.oldest_age_ms(now) > self.request_timeout_ms:
+                        link._fail(f"no reply within request_timeout_ms "
+                                   f"({self.request_timeout_ms} ms)", sent=True)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for client in list(self.clients.values()):
+            client.close()

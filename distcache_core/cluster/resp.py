@@ -1,0 +1,133 @@
+"""Peer replies on the wire: split a byte stream into whole replies, kept as raw bytes.
+
+A forwarded command's reply goes back to the client exactly as the owner wrote it, so the
+forwarding node never decodes and re-encodes it: it only needs to know where each reply ends.
+:class:`ReplySplitter` finds the ends (RESP2 and RESP3 types, nested aggregates). Replies the
+router must combine (MGET parts, DBSIZE counts) are decoded from those bytes with hiredis by
+:func:`decode`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hiredis
+
+from ..errors import CommandError
+
+_CRLF = b"\r\n"
+#: First bytes of the replies that are one line: status, error, integer, and RESP3's null,
+#: double, boolean and big number.
+_LINE_TYPES = frozenset(b"+-:_,#(")
+#: Bulk-like: a length line then that many bytes and CRLF (blob error, verbatim string too).
+_BULK_TYPES = frozenset(b"$!=")
+#: Aggregates of N elements (array, set, push) and of N pairs (map, attribute).
+_ARRAY_TYPES = frozenset(b"*~>")
+_PAIR_TYPES = frozenset(b"%|")
+
+
+class ReplyProtocolError(Exception):
+    """The peer sent bytes that are not RESP: the connection cannot be trusted any more."""
+
+
+def reply_end(buf: bytes | bytearray, pos: int) -> int:
+    """Where the reply starting at ``pos`` ends (the index after it), or -1 if ``buf`` does not
+    hold all of it yet."""
+    line_end = buf.find(_CRLF, pos)
+    if line_end < 0:
+        return -1
+    kind = buf[pos]
+    if kind in _LINE_TYPES:
+        return line_end + 2
+    try:
+        count = int(buf[pos + 1:line_end])
+    except ValueError:
+        raise ReplyProtocolError(f"bad length line {bytes(buf[pos:line_end])[:64]!r}") from None
+    if kind in _BULK_TYPES:
+        if count < 0:
+            return line_end + 2
+        end = line_end + 4 + count
+        return end if end <= len(buf) else -1
+    if kind in _PAIR_TYPES:
+        count *= 2
+    elif kind not in _ARRAY_TYPES:
+        raise ReplyProtocolError(f"unknown reply type {chr(kind)!r}")
+    end = line_end + 2
+    for _ in range(count):  # a null array (*-1) has no elements
+        end = reply_end(buf, end)
+        if end < 0:
+            return -1
+    if kind == 0x7C:  # an attribute '|' is followed by the reply it describes
+        return reply_end(buf, end)
+    return end
+
+
+class ReplySplitter:
+    """Feed bytes, get whole replies back as ``bytes`` (one per request, in order)."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buf = self._buffer + data if self._buffer else data
+        out: list[bytes] = []
+        pos = 0
+        size = len(buf)
+        while pos < size:
+            end = reply_end(buf, pos)
+            if end < 0:
+                break
+            out.append(buf[pos:end])
+            pos = end
+        self._buffer = buf[pos:] if pos < size else b""
+        return out
+
+    def pending_bytes(self) -> int:
+        return len(self._buffer)
+
+
+def decode(raw: bytes) -> Any:
+    """One raw reply as Python values (hiredis): bulk and status replies are ``bytes``,
+    integers ``int``, nil None, arrays lists; an error becomes a ``CommandError`` value
+    (returned, not raised, so it can sit inside an array)."""
+    reader = hiredis.Reader(replyError=CommandError)
+    reader.feed(raw)
+    value = reader.gets()
+    if value is False:
+        raise ReplyProtocolError("incomplete reply")
+    return value
+
+
+def is_error(raw: bytes) -> bool:
+    return raw[:1] in (b"-", b"!")
+
+
+def error_text(raw: bytes) -> str:
+    """The message of an error reply (without the ``-`` and the CRLF)."""
+    value = decode(raw)
+    return value.message if isinstance(value, CommandError) else str(value)
+
+
+def encode_command(*args: bytes | str | int) -> bytes:
+    """A RESP array of bulk strings, as clients send requests (for internal commands)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            arg = arg.encode()
+        elif isinstance(arg, int):
+            arg = b"%d" % arg
+        parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
+    return b"".join(parts)
+
+
+def encode_argv(argv: list[bytes]) -> bytes:
+    """A client's argument vector as a request again (to forward it)."""
+    parts = [b"*%d\r\n" % len(argv)]
+    append = parts.append
+    for arg in argv:
+        append(b"$%d\r\n" % len(arg))
+        append(arg)
+        append(_CRLF)
+    return b"".join(parts)

@@ -1,0 +1,557 @@
+"""The router: each command runs where its keys live, decided by its routing declaration.
+
+The router never sees a request it does not need to: it builds, once, a copy of each command
+whose handler routes before running the real one (``Command.route`` and ``Command.merge``,
+see :mod:`distcache_core.command_table`), and puts those in the server's command table while
+the cluster has more than one node. A single node's request path is untouched.
+
+- ``local`` commands (PING, INFO, CLIENT...) run where they arrive.
+- ``keys`` commands go to the key's *coordinator*: its owner on the ring, or, while the owner
+  is down, the first replica up (reads and writes alike: a write taken by a replica is handed
+  to the owner later as a hint). When that is another node, the request is forwarded over a
+  pooled, pipelined link and the owner's reply goes back to the client byte for byte. A
+  request the fault policy refuses, or that never reached the peer, tries the next copy; a read
+  that got no answer does too; a write that may have been applied reports ``-CLUSTERDOWN``.
+  Keys that must share an owner (``same_owner``, or several keys with no merge) and do not get
+  ``-CROSSSLOT``; commands with a merge (``concat``, ``sum``, ``all_ok``) are split by
+  coordinator, sent in parallel, and their replies merged in the client's key order.
+- ``all`` commands act on the whole cluster: each node answers for the keys it is the primary
+  of (the coordinator, as above), so DBSIZE, KEYS and SCAN count each key once.
+
+The *mode* of the link a request arrived on decides how far it may travel: a client's
+request is forwarded on ``peer`` links, where the receiving node routes it once more if its
+view of the ring differs (a join it knows of and the sender does not yet); that node forwards
+on ``final`` links, whose requests always run where they land. No request is forwarded twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import attrs
+
+from ..command_table import ROUTE_ALL, ROUTE_KEYS, ROUTE_LOCAL, Command, CommandTable
+from ..dispatch import defer
+from ..errors import CommandError
+from ..protocol import encode_error
+from ..replies import OK
+from ..replyqueue import ReplyFuture
+from .peer import MODE_FINAL, MODE_PEER, LinkFailure
+from .resp import decode, encode_argv
+
+log = logging.getLogger("distcache.cluster.router")
+
+CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
+#: SCAN cursors carry the index of the node being walked in their low bits.
+SCAN_NODE_BITS = 10
+
+Handler = Callable[[Any, list[bytes]], Any]
+
+
+def _resolve(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+class _Conn:
+    """What an internal handler needs of a client connection: the engine of a database."""
+
+    __slots__ = ("engine", "db", "node")
+
+    def __init__(self, engine: Any, db: int, node: Any) -> None:
+        self.engine = engine
+        self.db = db
+        self.node = node
+
+
+class Router:
+    """Builds the routed command tables and runs what they route."""
+
+    def __init__(self, cluster: Any) -> None:
+        self.cluster = cluster
+        self.me: str = cluster.me
+        self.strategy = cluster.strategy
+        self.pool = cluster.pool
+        #: Shared with the cluster: ids of members that are down.
+        self.down: set[str] = cluster.down
+        self.replication_factor: int = cluster.replication_factor
+        #: Set by the rebalancer while keys move: reads that miss ask the previous owner.
+        self.handoff: Any = None
+        self.active = False
+        self.forwarded = 0
+        self.split = 0
+        self.fanned_out = 0
+        self._original: dict[bytes, Command] = {}
+        self.client_table: dict[bytes, Command] = {}
+        self.peer_table: dict[bytes, Command] = {}
+        self.final_table: dict[bytes, Command] = {}
+        self._count_cache: dict[int, tuple[Any, int]] = {}
+
+    # -- tables --------------------------------------------------------------------------------
+
+    def build(self, commands: CommandTable) -> None:
+        """Make the three tables from the node's commands (once, at start)."""
+        self._original = dict(commands.by_name)
+        routed_client: dict[str, Command] = {}
+        routed_peer: dict[str, Command] = {}
+        final: dict[str, Command] = {}
+        for command in commands:
+            local = self._final_handler(command)
+            final[command.name] = command if local is command.handler else \
+                attrs.evolve(command, handler=local)
+            routed_client[command.name] = self._routed(command, local, MODE_PEER)
+            routed_peer[command.name] = self._routed(command, local, MODE_FINAL)
+        for table, by_name in ((self.client_table, routed_client),
+                               (self.peer_table, routed_peer), (self.final_table, final)):
+            table.clear()
+            for raw_name in self._original:
+                table[raw_name] = by_name[raw_name.decode().lower()]
+
+    def install(self, commands: CommandTable) -> None:
+        """Route every client's requests (the cluster has more than one node)."""
+        if not self.active:
+            commands.by_name.update(self.client_table)
+            self.active = True
+
+    def uninstall(self, commands: CommandTable) -> None:
+        """Back to the plain table (the cluster shrank to this node alone)."""
+        if self.active:
+            commands.by_name.update(self._original)
+            self.active = False
+
+    def table_for(self, mode: str) -> dict[bytes, Command]:
+        """The table a peer connection of ``mode`` dispatches through: ``peer`` links route
+        once more, the others run everything where it lands."""
+        return self.peer_table if mode == MODE_PEER else self.final_table
+
+    def _final_handler(self, command: Command) -> Handler:
+        replicator = self.cluster.replicator
+        if command.is_write and replicator.acks_needed and command.route == ROUTE_KEYS:
+            return replicator.with_acks(command.handler, command.first_key)
+        return command.handler
+
+    def _routed(self, command: Command, local: Handler, mode: str) -> Command:
+        if command.route == ROUTE_LOCAL:
+            return command
+        if command.route == ROUTE_ALL:
+            handler = self._all_handler(command, local, mode)
+        elif command.merge in ("concat", "sum", "all_ok"):
+            handler = self._split_handler(command, local, mode)
+        elif command.first_key == command.last_key:
+            handler = self._single_handler(command, local, mode)
+        else:
+            handler = self._same_owner_handler(command, local, mode)
+        return attrs.evolve(command, handler=handler)
+
+    # -- placement -----------------------------------------------------------------------------
+
+    def coordinator(self, key: bytes, exclude: Sequence[str] = ()) -> str:
+        """The node that runs commands on ``key``: its owner, or the first copy up."""
+        owner = self.strategy.owner(key)
+        if owner == self.me or (owner not in self.down and owner not in exclude):
+            return owner
+        return self._fallback(key, owner, exclude)
+
+    def _fallback(self, key: bytes, owner: str, exclude: Sequence[str]) -> str:
+        if self.replication_factor > 1:
+            for node in self.strategy.preference_list(key, self.replication_factor)[1:]:
+                if node == self.me or (node not in self.down and node not in exclude):
+                    return node
+        raise CommandError(self.cluster_down(owner))
+
+    def is_primary(self, key: bytes) -> bool:
+        """Does this node answer for ``key`` in whole-keyspace commands?"""
+        try:
+            return self.coordinator(key) == self.me
+        except CommandError:
+            return False
+
+    def cluster_down(self, node_id: str, why: str = "") -> str:
+        client = self.pool.clients.get(node_id)
+        where = f" ({client.address})" if client is not None else ""
+        if not why:
+            why = "down" if node_id in self.down else "unreachable (breaker open)"
+        copies = "" if self.replication_factor == 1 else " and no other copy answers"
+        return f"CLUSTERDOWN The cluster is down: {node_id}{where} is {why}{copies}"
+
+    # -- single key ----------------------------------------------------------------------------
+
+    def _single_handler(self, command: Command, local: Handler, mode: str) -> Handler:
+        position = command.first_key
+        owner_of = self.strategy.owner
+        me = self.me
+        router = self
+        is_write = command.is_write
+
+        def routed(conn: Any, argv: list[bytes]) -> Any:
+            key = argv[position]
+            if owner_of(key) == me and router.handoff is None:
+                return local(conn, argv)
+            return router.route_key(conn, argv, key, local, is_write, mode)
+
+        return routed
+
+    def _same_owner_handler(self, command: Command, local: Handler, mode: str) -> Handler:
+        owner_of = self.strategy.owner
+        router = self
+        is_write = command.is_write
+        me = self.me
+
+        def routed(conn: Any, argv: list[bytes]) -> Any:
+            positions = command.key_positions(len(argv))
+            if not positions:
+                return local(conn, argv)
+            key = argv[positions[0]]
+            owner = owner_of(key)
+            for position in positions[1:]:
+                if owner_of(argv[position]) != owner:
+                    raise CommandError(CROSSSLOT)
+            if owner == me and router.handoff is None:
+                return local(conn, argv)
+            return router.route_key(conn, argv, key, local, is_write, mode)
+
+        return routed
+
+    def route_key(self, conn: Any, argv: list[bytes], key: bytes, local: Handler,
+                  is_write: bool, mode: str) -> Any:
+        """Run a command of ``key`` on its coordinator."""
+        owner = self.strategy.owner(key)
+        if owner == self.me:
+            return self._local_or_previous(conn, argv, key, local, is_write)
+        candidates = [owner]
+        if self.replication_factor > 1:
+            candidates = self.strategy.preference_list(key, self.replication_factor)
+        return self._forward(conn, argv, local, is_write, mode, candidates, 0, "")
+
+    def _forward(self, conn: Any, argv: list[bytes], local: Handler, is_write: bool, mode: str,
+                 candidates: list[str], start: int, why: str) -> Any:
+        """Send to the first usable candidate from ``start``: a :class:`ReplyFuture`, or the
+        local handler's reply when this node is the first one up."""
+        me = self.me
+        down = self.down
+        for index in range(start, len(candidates)):
+            node = candidates[index]
+            if node == me:
+                return local(conn, argv)
+            if node in down:
+                continue
+            client = self.pool.clients.get(node)
+            if client is None:
+                continue
+            future = ReplyFuture()
+            state = (future, conn, argv, local, is_write, mode, candidates, index)
+            if client.send(mode, encode_argv(argv), self._forwarded, state, db=conn.db,
+                           resp_version=conn.resp_version):
+                self.forwarded += 1
+                return future
+        raise CommandError(self.cluster_down(candidates[0], why))
+
+    def _forwarded(self, state: tuple[Any, ...], result: Any) -> None:
+        future = state[0]
+        if type(result) is bytes:
+            future.set_result(result)
+            return
+        # No answer. A read, or a write that never left, may try the next copy.
+        _, conn, argv, local, is_write, mode, candidates, index = state
+        node = candidates[index]
+        if is_write and result.sent:
+            future.set_result(encode_error(self.cluster_down(
+                node, f"not answering ({result.reason}); the write may or may not have been "
+                      f"applied")))
+            return
+        try:
+            reply = self._forward(conn, argv, local, is_write, mode, candidates, index + 1,
+                                  f"not answering ({result.reason})")
+        except CommandError as exc:
+            future.set_result(encode_error(exc.message))
+            return
+        self._chain(conn, argv, reply, future)
+
+    def _chain(self, conn: Any, argv: list[bytes], reply: Any, future: ReplyFuture) -> None:
+        """Resolve ``future`` with ``reply`` (a handler's value, awaitable or future)."""
+        if type(reply) is ReplyFuture:
+            reply.add_done_callback(lambda done: future.set_result(done.result()))
+            return
+        if isinstance(reply, Awaitable):
+            encoded = defer(conn, argv, reply)
+            if isinstance(encoded, bytes):
+                future.set_result(encoded)
+            else:
+                encoded.add_done_callback(lambda done: future.set_result(done.result()))
+            return
+        future.set_result(self._encode(conn, reply))
+
+    @staticmethod
+    def _encode(conn: Any, reply: Any) -> bytes:
+        if reply is OK:
+            return b"+OK\r\n"
+        return conn.encode(reply)  # type: ignore[no-any-return]
+
+    def _local_or_previous(self, conn: Any, argv: list[bytes], key: bytes, local: Handler,
+                           is_write: bool) -> Any:
+        """This node owns ``key`` but keys are still moving here: a read of a key not here
+        yet asks the node that owned it before the ring changed."""
+        handoff = self.handoff
+        if handoff is None or is_write or conn.engine.exists(key):
+            return local(conn, argv)
+        previous = handoff.previous_coordinator(key)
+        if previous is None or previous == self.me or previous in self.down:
+            return local(conn, argv)
+        client = self.pool.clients.get(previous)
+        if client is None:
+            return local(conn, argv)
+        future = ReplyFuture()
+        state = (future, conn, argv, local, key)
+        if not client.send(MODE_FINAL, encode_argv(argv), self._from_previous, state,
+                           db=conn.db, resp_version=conn.resp_version):
+            return local(conn, argv)
+        handoff.reads += 1
+        return future
+
+    def _from_previous(self, state: tuple[Any, ...], result: Any) -> None:
+        future, conn, argv, local, key = state
+        # The key may have arrived meanwhile (moved, or written here): then it is the truth.
+        if type(result) is bytes and not conn.engine.exists(key):
+            future.set_result(result)
+            return
+        try:
+            reply = local(conn, argv)
+        except CommandError as exc:
+            future.set_result(encode_error(exc.message))
+            return
+        self._chain(conn, argv, reply, future)
+
+    # -- split and merge -----------------------------------------------------------------------
+
+    def _split_handler(self, command: Command, local: Handler, mode: str) -> Handler:
+        owner_of = self.strategy.owner
+        router = self
+        me = self.me
+        is_write = command.is_write
+
+        def routed(conn: Any, argv: list[bytes]) -> Any:
+            positions = command.key_positions(len(argv))
+            if not positions:
+                return local(conn, argv)
+            first = owner_of(argv[positions[0]])
+            for position in positions[1:]:
+                if owner_of(argv[position]) != first:
+                    return router._split(conn, command, local, argv, positions, mode)
+            if first == me and router.handoff is None:
+                return local(conn, argv)
+            return router.route_key(conn, argv, argv[positions[0]], local, is_write, mode)
+
+        return routed
+
+    async def _split(self, conn: Any, command: Command, local: Handler, argv: list[bytes],
+                     positions: range, mode: str) -> Any:
+        self.split += 1
+        step = command.key_step or 1
+        prefix = argv[:positions[0]]
+        suffix = argv[positions[-1] + step:]
+        units = [argv[p:p + step] for p in positions]
+        keys = [argv[p] for p in positions]
+        merge = command.merge
+        values: list[Any] = [None] * len(units)
+        total = 0
+        exclude: list[str] = []
+        pending = list(range(len(units)))
+        while pending:
+            groups: dict[str, list[int]] = {}
+            for index in pending:
+                groups.setdefault(self.coordinator(keys[index], exclude), []).append(index)
+            parts = list(groups.items())
+            outcomes = await asyncio.gather(*(
+                self._part(conn, node, prefix, [units[i] for i in indexes], suffix, local, mode)
+                for node, indexes in parts))
+            pending = []
+            for (node, indexes), outcome in zip(parts, outcomes, strict=True):
+                if isinstance(outcome, LinkFailure):
+                    if command.is_write and outcome.sent:
+                        raise CommandError(self.cluster_down(
+                            node, f"not answering ({outcome.reason}); part of the write may "
+                                  f"have been applied"))
+                    exclude.append(node)
+                    pending.extend(indexes)
+                    continue
+                if isinstance(outcome, CommandError):
+                    raise outcome
+                if merge == "concat":
+                    for index, value in zip(indexes, outcome, strict=True):
+                        values[index] = value
+                elif merge == "sum":
+                    total += outcome
+        if merge == "concat":
+            return values
+        if merge == "sum":
+            return total
+        return OK
+
+    async def _part(self, conn: Any, node: str, prefix: list[bytes], units: list[list[bytes]],
+                    suffix: list[bytes], local: Handler, mode: str) -> Any:
+        argv = list(prefix)
+        for unit in units:
+            argv.extend(unit)
+        argv.extend(suffix)
+        if node == self.me:
+            try:
+                reply = local(conn, argv)
+                if isinstance(reply, Awaitable):
+                    reply = await reply
+            except CommandError as exc:
+                return exc
+            return reply
+        return await self.call(node, argv, conn.db, mode)
+
+    async def call(self, node: str, argv: list[bytes], db: int = 0, mode: str = MODE_FINAL
+                   ) -> Any:
+        """Run ``argv`` on ``node``: its decoded reply (an error reply as a ``CommandError``
+        value), or a :class:`LinkFailure`."""
+        client = self.pool.clients.get(node)
+        if client is None or node in self.down:
+            return LinkFailure("down", sent=False)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if not client.send(mode, encode_argv(argv), _resolve, future, db=db):
+            return LinkFailure("breaker open", sent=False)
+        result = await future
+        if isinstance(result, LinkFailure):
+            return result
+        return decode(result)
+
+    # -- the whole keyspace --------------------------------------------------------------------
+
+    def _all_handler(self, command: Command, local: Handler, mode: str) -> Handler:
+        builtin = {"dbsize": self._dbsize, "keys": self._keys, "scan": self._scan,
+                   "randomkey": self._randomkey}.get(command.name)
+        if builtin is not None:
+            return builtin
+        merge = command.merge
+
+        def routed(conn: Any, argv: list[bytes]) -> Any:
+            return self._fan_out(conn, argv, local, merge)
+
+        return routed
+
+    def others_up(self) -> list[str]:
+        return [n for n in self.strategy.nodes() if n != self.me and n not in self.down]
+
+    async def _gather(self, conn: Any, argv: list[bytes], local: Handler, *,
+                      need_all: bool = False) -> list[Any]:
+        """``argv`` run on every node up (``local`` here); failures raise CLUSTERDOWN."""
+        nodes = self.strategy.nodes()
+        missing = [n for n in nodes if n in self.down and n != self.me]
+        if need_all and missing:
+            raise CommandError(self.cluster_down(
+                missing[0], f"down: {argv[0].decode(errors='replace').upper()} needs every "
+                            f"node"))
+        self.fanned_out += 1
+        others = [n for n in nodes if n != self.me and n not in self.down]
+
+        async def here() -> Any:
+            reply = local(conn, argv)
+            return await reply if isinstance(reply, Awaitable) else reply
+
+        results = await asyncio.gather(here(), *(self.call(n, argv, conn.db) for n in others))
+        for node, result in zip(others, results[1:], strict=True):
+            if isinstance(result, LinkFailure):
+                raise CommandError(self.cluster_down(node, f"not answering ({result.reason})"))
+            if isinstance(result, CommandError):
+                raise result
+        return list(results)
+
+    async def _fan_out(self, conn: Any, argv: list[bytes], local: Handler, merge: str) -> Any:
+        results = await self._gather(conn, argv, local, need_all=merge == "all_ok")
+        if merge == "sum_primary":
+            return sum(results)
+        if merge == "keys_union":
+            return list(dict.fromkeys(k for part in results for k in part))
+        if merge == "random":
+            return next((r for r in results if r is not None), None)
+        return results[0] if merge == "" else OK
+
+    def _dbsize(self, conn: Any, argv: list[bytes]) -> Any:
+        return self._fan_out(conn, [b"DC.COUNT", b"%d" % conn.db],
+                             lambda c, a: self.count_primary(c.db), "sum_primary")
+
+    def _keys(self, conn: Any, argv: list[bytes]) -> Any:
+        return self._fan_out(conn, [b"DC.KEYS", b"%d" % conn.db, argv[1]],
+                             lambda c, a: self.keys_primary(c.db, argv[1]), "keys_union")
+
+    def _randomkey(self, conn: Any, argv: list[bytes]) -> Any:
+        key = conn.engine.random_key()
+        if key is not None:
+            return key
+        return self._random_elsewhere(conn, argv)
+
+    async def _random_elsewhere(self, conn: Any, argv: list[bytes]) -> Any:
+        for node in self.others_up():
+            result = await self.call(node, argv, conn.db)
+            if isinstance(result, bytes):
+                return result
+        return None
+
+    def _scan(self, conn: Any, argv: list[bytes]) -> Any:
+        from ..builtin.arguments import parse_scan_cursor
+
+        cursor = parse_scan_cursor(argv[1])
+        return self._scan_walk(conn, cursor, argv[2:])
+
+    async def _scan_walk(self, conn: Any, cursor: int, options: list[bytes]) -> Any:
+        nodes = self.strategy.nodes()
+        index = cursor & ((1 << SCAN_NODE_BITS) - 1)
+        node_cursor = cursor >> SCAN_NODE_BITS
+        while index < len(nodes):
+            node = nodes[index]
+            if node != self.me and node in self.down:
+                index, node_cursor = index + 1, 0
+                continue
+            request = [b"DC.SCAN", b"%d" % conn.db, b"%d" % node_cursor, *options]
+            if node == self.me:
+                result: Any = self.scan_primary(conn.db, node_cursor, options)
+            else:
+                result = await self.call(node, request, conn.db)
+            if isinstance(result, LinkFailure):
+                raise CommandError(self.cluster_down(node, f"not answering ({result.reason})"))
+            if isinstance(result, CommandError):
+                raise result
+            next_cursor, keys = int(result[0]), result[1]
+            if next_cursor:
+                return [b"%d" % (next_cursor << SCAN_NODE_BITS | index), keys]
+            index += 1
+            if index < len(nodes):
+                return [b"%d" % index, keys]
+            return [b"0", keys]
+        return [b"0", []]
+
+    # -- what each node answers for (DC.COUNT, DC.KEYS, DC.SCAN) ---------------------------------
+
+    def count_primary(self, db: int) -> int:
+        engine = self.cluster.node.databases[db]
+        cache_key = (db, self.cluster.node.mutations.seq, self.cluster.ring_epoch,
+                     frozenset(self.down))
+        cached = self._count_cache.get(db)
+        if cached is not None and cached[0] == cache_key:
+            return cached[1]
+        is_primary = self.is_primary
+        count = sum(1 for key in engine.keys(b"*") if is_primary(key))
+        self._count_cache[db] = (cache_key, count)
+        return count
+
+    def keys_primary(self, db: int, pattern: bytes) -> list[bytes]:
+        is_primary = self.is_primary
+        return [key for key in self.cluster.node.databases[db].keys(pattern) if is_primary(key)]
+
+    def scan_primary(self, db: int, cursor: int, options: list[bytes]) -> Any:
+        scan = self._original[b"scan"].handler
+        try:
+            next_cursor, keys = scan(_Conn(self.cluster.node.databases[db], db,
+                                           self.cluster.node),
+                                     [b"SCAN", b"%d" % cursor, *options])
+        except CommandError as exc:
+            return exc
+        is_primary = self.is_primary
+        return [next_cursor, [key for key in keys if is_primary(key)]]
+
