@@ -63,7 +63,7 @@ def dc_auth(conn: Any, argv: list[bytes]) -> str:
         raise CommandError(f"ERR unknown link mode '{mode}'")
     if cluster.secret:
         if not hmac.compare_digest(secret, cluster.secret.encode()):
-            raise CommandError("WRONGPASS the cluster secret does not match")
+            raise CommandError("NOPERM the cluster secret does not match")
     elif not conn.authenticated:
         raise CommandError(NOAUTH)
     if conn.node.config.node.tls_ca_file and conn.transport is not None \

@@ -343,8 +343,6 @@ class Membership:
     async def contact(self, host: str, port: int) -> str:
         """Heartbeat an address whose id is unknown (a seed, CLUSTER MEET): learn its id and
         view. Returns its id; raises ``ConnectionError`` naming what went wrong."""
-        if (host, port) in self._contacting:
-            raise ConnectionError(f"already contacting {format_address(host, port)}")
         self._contacting.add((host, port))
         try:
             reply = await self._open_seed(host, port, self.heartbeat_args())

@@ -145,18 +145,28 @@ class PeerLink(asyncio.Protocol):
         handshake.append(encode_command(b"DC.AUTH", pool.secret, pool.node_id, self.mode))
         if self.resp_version == 3:
             handshake.append(encode_command(b"HELLO", 3))
-        # The handshake's replies come first: put its entries in front of what waits.
+        # The handshake's replies come first: put its entries in front of what waits. What
+        # waits is sent only once the handshake is answered: the peer switches this
+        # connection's command table at DC.AUTH, and a request read in the same batch as
+        # DC.AUTH would still be routed as a client's.
         for _ in handshake:
             self.waiting.appendleft((self._handshake_reply, None, _monotonic_ms(), None))
-        self._out[:0] = handshake
-        self.connected = True
-        self._flush()
+        self._handshake_left = len(handshake)
+        transport.write(b"".join(handshake))  # type: ignore[attr-defined]
+
+    _handshake_left = 0
 
     def _handshake_reply(self, arg: Any, result: Any) -> None:
         if type(result) is bytes and is_error(result):
             text = result[1:].strip().decode("utf-8", "replace")
             log.warning("peer %s refused this node: %s", self.client.node_id, text)
             self._fail(f"handshake refused: {text}", sent=False)
+            return
+        if type(result) is bytes:
+            self._handshake_left -= 1
+            if self._handshake_left == 0 and not self.closed:
+                self.connected = True
+                self._flush()
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -339,6 +349,9 @@ class PeerPool:
             for client in list(self.clients.values()):
                 for link in client.links():
                     if link.oldest_age_ms(now) > self.request_timeout_ms:
+                        log.warning("%s link to %s: no reply within %d ms (%d requests "
+                                    "waiting); closing it", link.mode, client.node_id,
+                                    self.request_timeout_ms, len(link.waiting))
                         link._fail(f"no reply within request_timeout_ms "
                                    f"({self.request_timeout_ms} ms)", sent=True)
 

@@ -39,6 +39,8 @@ log = logging.getLogger("distcache.cluster.rebalance")
 
 #: Keys examined per batch before yielding to the event loop.
 BATCH_KEYS = 256
+#: The longest rest between two batches.
+MAX_PAUSE_SECONDS = 0.05
 #: A handoff nobody reports done for this long ends anyway (a node that left mid-move).
 HANDOFF_LIMIT_SECONDS = 120.0
 
@@ -167,10 +169,13 @@ class Rebalancer:
             for db, engine in list(cluster.node.databases.opened()):
                 cursor = 0
                 while True:
+                    started = time.monotonic()
                     cursor, keys = engine.scan(cursor, None, BATCH_KEYS)
                     progress.keys_scanned += len(keys)
                     failures += await self._move_batch(db, engine, keys, previous)
-                    await asyncio.sleep(0)
+                    # Rate limit: rest as long as the batch took, so moving keys takes at
+                    # most about half of this node's time (and of the receiver's).
+                    await asyncio.sleep(min(MAX_PAUSE_SECONDS, time.monotonic() - started))
                     if cursor == 0:
                         break
         except asyncio.CancelledError:

@@ -211,6 +211,11 @@ class Router:
                     raise CommandError(CROSSSLOT)
             if owner == me and router.handoff is None:
                 return local(conn, argv)
+            if owner in router.down and len(positions) > 1:
+                first_up = {router.coordinator(argv[p]) for p in positions}
+                if len(first_up) > 1:
+                    raise CommandError(router.cluster_down(
+                        owner, "down and the keys' copies are on different nodes"))
             return router.route_key(conn, argv, key, local, is_write, mode)
 
         return routed
@@ -342,6 +347,9 @@ class Router:
                     return router._split(conn, command, local, argv, positions, mode)
             if first == me and router.handoff is None:
                 return local(conn, argv)
+            if first in router.down:
+                # Their owner is down: each key's first copy up may be a different node.
+                return router._split(conn, command, local, argv, positions, mode)
             return router.route_key(conn, argv, argv[positions[0]], local, is_write, mode)
 
         return routed
