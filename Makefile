@@ -13,8 +13,11 @@ $(STAMP): pyproject.toml examples/hello_plugin/pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]' -e examples/hello_plugin
 	touch $(STAMP)
 
+# A 3-node cluster on 127.0.0.1:6379-6381, replication factor 2, data under ./data/node-N,
+# each node's dashboard on 8080-8082; Ctrl-C stops every node gracefully.
 run: $(STAMP)
-	$(BIN)/distcache serve --host 127.0.0.1 --port 6379 --set 'node.metrics=["dashboard"]'
+	$(BIN)/distcache cluster up --nodes 3 --base-port 6379 --replication-factor 2 \
+		--dashboard-base-port 8080
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -108,6 +108,8 @@ def dispatch(conn: Any, requests: Sequence[list[bytes]], out: list[bytes]) -> in
                     size += length
                 elif reply is OK:  # SET, MSET...: the literal "OK" is interned
                     append(OK_LINE)
+                elif type(reply) is ReplyFuture:  # a forwarded command: its reply waits
+                    size += conn.hold(out, reply)
                 else:
                     # Looked up after the handler ran: HELLO switches the encoder for its reply.
                     encoded = conn.encode(reply)
@@ -171,6 +173,8 @@ def dispatch_one(conn: Any, argv: list[bytes]) -> bytes | asyncio.Future[bytes]:
             return _BULK_HEADERS[len(reply)] + reply + b"\r\n"
         if reply is OK:
             return OK_LINE
+        if type(reply) is ReplyFuture:  # a forwarded command: its reply waits
+            return reply
         # Looked up after the handler ran: HELLO switches the encoder for its own reply.
         return conn.encode(reply)
     except CommandError as exc:

@@ -22,10 +22,44 @@ BARRIER_FAILED = (b"-MISCONF Errors writing to the persistence log or snapshot. 
 
 class ReplyFuture(asyncio.Future):  # type: ignore[type-arg]
     """A reply that is not ready yet and resolves to its final bytes, already encoded for the
-    client (a forwarded command: the owner's reply as it wrote it). An async handler may
-    return one; dispatch queues it as it is, with no task to await it and no encoding."""
+    client (a forwarded command: the owner's reply as it wrote it). A handler may return one;
+    dispatch queues it as it is, with no task to await it and no encoding.
+
+    The queue does not register a callback on it (a pipelined client's forwarded replies
+    arrive together, and a callback each would flush the queue once per reply): whoever
+    resolves it calls :func:`resolve_reply`, which flushes the client's queue once per loop
+    turn."""
 
     __slots__ = ()
+
+
+def resolve_reply(conn: Any, future: ReplyFuture, data: bytes) -> None:
+    """Give ``future`` (queued for client ``conn``) its reply bytes."""
+    if not future.done():
+        future.set_result(data)
+        conn.replies.flush_soon()
+
+
+#: Queues with replies resolved inside a :func:`replies_arriving` batch, flushed at its end.
+_touched: list[ReplyQueue] = []
+_batches = 0
+
+
+def replies_arriving() -> None:
+    """A peer's batch of replies is about to resolve :class:`ReplyFuture` s: the queues they
+    complete are flushed once, by :func:`replies_arrived`, instead of a loop turn later."""
+    global _batches
+    _batches += 1
+
+
+def replies_arrived() -> None:
+    global _batches
+    _batches -= 1
+    if _batches == 0 and _touched:
+        queues = _touched[:]
+        _touched.clear()
+        for queue in queues:
+            queue._flush_now()
 
 
 class _Gate:
@@ -41,7 +75,7 @@ class _Gate:
 class ReplyQueue:
     """The held replies of one connection. ``write`` sends bytes to the client."""
 
-    __slots__ = ("entries", "_write", "_on_change", "held_bytes", "_failing")
+    __slots__ = ("entries", "_write", "_on_change", "held_bytes", "_failing", "_flush_soon")
 
     def __init__(self, write: Callable[[bytes], None], on_change: Callable[[], None]) -> None:
         self.entries: deque[Any] = deque()
@@ -52,6 +86,8 @@ class ReplyQueue:
         self.held_bytes = 0
         #: Entries still to be replaced by the error of a failed barrier.
         self._failing = 0
+        #: A flush is scheduled for the end of this loop turn (see :meth:`flush_soon`).
+        self._flush_soon = False
 
     def __bool__(self) -> bool:
         return bool(self.entries)
@@ -70,7 +106,23 @@ class ReplyQueue:
 
     def add_future(self, future: asyncio.Future[bytes]) -> None:
         self.entries.append(future)
-        future.add_done_callback(self._ready)
+        if type(future) is not ReplyFuture:  # see ReplyFuture: its resolver flushes
+            future.add_done_callback(self._ready)
+
+    def flush_soon(self) -> None:
+        """Flush once this loop turn's other callbacks have run (one write for all the
+        replies that became ready meanwhile)."""
+        if not self._flush_soon:
+            self._flush_soon = True
+            if _batches:
+                _touched.append(self)
+            else:
+                asyncio.get_running_loop().call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        if self._flush_soon:
+            self._flush_soon = False
+            self.flush()
 
     def gate(self, start: int, barrier: asyncio.Future[Any]) -> None:
         """Hold everything added since ``mark()`` returned ``start`` until ``barrier`` is done."""
@@ -108,7 +160,12 @@ class ReplyQueue:
                 if not head.done():
                     break
                 entries.popleft()
-                out.append(BARRIER_FAILED if failing else _result(head))
+                if failing:
+                    out.append(BARRIER_FAILED)
+                elif type(head) is ReplyFuture and not head.cancelled():
+                    out.append(head.result())
+                else:
+                    out.append(_result(head))
             if failing:
                 failing -= 1
         self._failing = failing

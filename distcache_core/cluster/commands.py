@@ -266,7 +266,7 @@ CLUSTER_HELP = [
     "    Print this help.",
 ]
 
-_ADMIN = frozenset({"admin", "stale"})
+_ADMIN = frozenset({"admin", "stale", "no_async_loading"})
 CLUSTER_SUBCOMMANDS = (
     Subcommand(name="info", arity=2, handler=cluster_info, flags={"stale"},
                summary="Returns information about the state of the cluster."),

@@ -16,9 +16,10 @@ to requests first in, first out. A reply is handed on as the raw bytes the peer 
 :mod:`.resp`), so a forwarded reply reaches the client without being decoded.
 
 Every call passes the peer's guard (``FaultPolicy.for_peer``): :meth:`PeerClient.allow` before,
-then ``on_success`` / ``on_failure`` with the outcome. A request with no reply after
-``request_timeout_ms`` fails (the link is closed, which fails everything queued behind it, so
-nothing waits on a hung peer longer than that).
+then ``on_success`` / ``on_failure`` with the outcome. When a link gets no reply at all for
+``request_timeout_ms`` while requests wait, they all fail and the link is closed (so nothing
+waits on a hung peer much longer than that; a slow peer that keeps answering is not a hung
+one).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..replyqueue import replies_arrived, replies_arriving
 from .resp import ReplyProtocolError, ReplySplitter, encode_command, is_error
 
 log = logging.getLogger("distcache.cluster.peer")
@@ -77,8 +79,12 @@ class PeerLink(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.connected = False
         self.closed = False
-        #: (done, arg, queued_at_ms, hint payload or None) per request, oldest first.
-        self.waiting: deque[tuple[Done, Any, float, bytes | None]] = deque()
+        #: (done, arg, hint payload or None) per request, oldest first.
+        self.waiting: deque[tuple[Done, Any, bytes | None]] = deque()
+        #: Since when the oldest waiting request has waited for progress (monotonic ms): set
+        #: when the queue goes from empty to not, and on every reply. One clock read per
+        #: batch of replies instead of one per request.
+        self._waiting_since = 0.0
         self._out: list[bytes] = []
         self._flush_scheduled = False
         self._splitter = ReplySplitter()
@@ -93,10 +99,20 @@ class PeerLink(asyncio.Protocol):
         if db != self.db:
             self._queue(encode_command(b"SELECT", db), _ignore, None, None)
             self.db = db
-        self._queue(payload, done, arg, hint)
+        waiting = self.waiting
+        if not waiting:
+            self._waiting_since = _monotonic_ms()
+        waiting.append((done, arg, hint))
+        self._out.append(payload)
+        if not self._flush_scheduled and self.connected:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def _queue(self, payload: bytes, done: Done, arg: Any, hint: bytes | None) -> None:
-        self.waiting.append((done, arg, _monotonic_ms(), hint))
+        waiting = self.waiting
+        if not waiting:
+            self._waiting_since = _monotonic_ms()
+        waiting.append((done, arg, hint))
         self._out.append(payload)
         if not self._flush_scheduled and self.connected:
             self._flush_scheduled = True
@@ -150,7 +166,8 @@ class PeerLink(asyncio.Protocol):
         # connection's command table at DC.AUTH, and a request read in the same batch as
         # DC.AUTH would still be routed as a client's.
         for _ in handshake:
-            self.waiting.appendleft((self._handshake_reply, None, _monotonic_ms(), None))
+            self.waiting.appendleft((self._handshake_reply, None, None))
+        self._waiting_since = _monotonic_ms()
         self._handshake_left = len(handshake)
         transport.write(b"".join(handshake))  # type: ignore[attr-defined]
 
@@ -177,23 +194,32 @@ class PeerLink(asyncio.Protocol):
         except ReplyProtocolError as exc:
             self._fail(f"protocol error: {exc}", sent=True)
             return
+        if not replies:
+            return
         waiting = self.waiting
-        for raw in replies:
-            if not waiting:
-                self._fail("reply without a request", sent=True)
-                return
-            done, arg, _, _ = waiting.popleft()
-            done(arg, raw)
-        if replies:
-            self.client.answered()
+        # Clients' replies completed by this batch leave in one write each, at its end.
+        replies_arriving()
+        try:
+            for raw in replies:
+                if not waiting:
+                    self._fail("reply without a request", sent=True)
+                    return
+                done, arg, _ = waiting.popleft()
+                done(arg, raw)
+        finally:
+            replies_arrived()
+        self._waiting_since = _monotonic_ms()
+        self.client.answered()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(f"connection lost{': ' + str(exc) if exc else ''}", sent=True)
 
     # -- failure -------------------------------------------------------------------------------
 
-    def oldest_age_ms(self, now_ms: float) -> float:
-        return now_ms - self.waiting[0][2] if self.waiting else 0.0
+    def stalled_ms(self, now_ms: float) -> float:
+        """How long requests have waited without a reply (0 when none waits): a peer that
+        answers nothing for ``request_timeout_ms`` fails every request waiting on it."""
+        return now_ms - self._waiting_since if self.waiting else 0.0
 
     def _fail(self, reason: str, sent: bool) -> None:
         """Close the link; every request still waiting fails."""
@@ -212,7 +238,7 @@ class PeerLink(asyncio.Protocol):
             return
         failure = LinkFailure(reason, sent and self.transport is not None)
         client = self.client
-        for done, arg, _, hint in waiting:
+        for done, arg, hint in waiting:
             if done is not _ignore and done != self._handshake_reply:
                 client.failed()
             if hint is not None:
@@ -267,9 +293,15 @@ class PeerClient:
     def send(self, mode: str, payload: bytes, done: Done, arg: Any, *, db: int = 0,
              resp_version: int = 2, hint: bytes | None = None) -> bool:
         """Send one request if the guard allows it; False (nothing sent) when it does not."""
-        if not self.allow():
+        stats = self.pool.stats
+        if not self.guard.allow():
+            stats.rejected += 1
             return False
-        self.link(mode, resp_version).send(payload, done, arg, db, hint)
+        stats.calls += 1
+        link = self._links.get((mode, resp_version))
+        if link is None:
+            link = self.link(mode, resp_version)
+        link.send(payload, done, arg, db, hint)
         return True
 
     def answered(self) -> None:
@@ -348,7 +380,7 @@ class PeerPool:
             now = _monotonic_ms()
             for client in list(self.clients.values()):
                 for link in client.links():
-                    if link.oldest_age_ms(now) > self.request_timeout_ms:
+                    if link.stalled_ms(now) > self.request_timeout_ms:
                         log.warning("%s link to %s: no reply within %d ms (%d requests "
                                     "waiting); closing it", link.mode, client.node_id,
                                     self.request_timeout_ms, len(link.waiting))

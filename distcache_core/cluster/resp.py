@@ -14,6 +14,7 @@ from typing import Any
 import hiredis
 
 from ..errors import CommandError
+from ..protocol.encoder import BULK_HEADERS
 
 _CRLF = b"\r\n"
 #: First bytes of the replies that are one line: status, error, integer, and RESP3's null,
@@ -73,13 +74,29 @@ class ReplySplitter:
     def feed(self, data: bytes) -> list[bytes]:
         buf = self._buffer + data if self._buffer else data
         out: list[bytes] = []
+        append = out.append
+        find = buf.find
         pos = 0
         size = len(buf)
         while pos < size:
-            end = reply_end(buf, pos)
-            if end < 0:
-                break
-            out.append(buf[pos:end])
+            kind = buf[pos]
+            if kind == 0x24:  # '$': a bulk string, the commonest forwarded reply, inline
+                line_end = find(_CRLF, pos)
+                if line_end < 0:
+                    break
+                length = int(buf[pos + 1:line_end])
+                end = line_end + 2 if length < 0 else line_end + 4 + length
+                if end > size:
+                    break
+            elif kind == 0x2B or kind == 0x3A:  # '+' status, ':' integer
+                end = find(_CRLF, pos) + 2
+                if end < 2:
+                    break
+            else:
+                end = reply_end(buf, pos)
+                if end < 0:
+                    break
+            append(buf[pos:end])
             pos = end
         self._buffer = buf[pos:] if pos < size else b""
         return out
@@ -122,12 +139,28 @@ def encode_command(*args: bytes | str | int) -> bytes:
     return b"".join(parts)
 
 
+_ARRAY_HEADERS = [b"*%d\r\n" % n for n in range(16)]
+#: One formatting call for the commonest requests (a key, a key and a value): measured about
+#: twice as fast as building and joining the parts.
+_TWO = b"*2\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+_THREE = b"*3\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+
+
 def encode_argv(argv: list[bytes]) -> bytes:
     """A client's argument vector as a request again (to forward it)."""
-    parts = [b"*%d\r\n" % len(argv)]
+    count = len(argv)
+    if count == 2:
+        a, b = argv
+        return _TWO % (len(a), a, len(b), b)
+    if count == 3:
+        a, b, c = argv
+        return _THREE % (len(a), a, len(b), b, len(c), c)
+    parts = [_ARRAY_HEADERS[count] if count < 16 else b"*%d\r\n" % count]
     append = parts.append
+    headers = BULK_HEADERS
     for arg in argv:
-        append(b"$%d\r\n" % len(arg))
+        size = len(arg)
+        append(headers[size] if size < 1024 else b"$%d\r\n" % size)
         append(arg)
         append(_CRLF)
     return b"".join(parts)

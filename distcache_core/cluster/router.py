@@ -38,7 +38,7 @@ from ..dispatch import defer
 from ..errors import CommandError
 from ..protocol import encode_error
 from ..replies import OK
-from ..replyqueue import ReplyFuture
+from ..replyqueue import ReplyFuture, resolve_reply
 from .peer import MODE_FINAL, MODE_PEER, LinkFailure
 from .resp import decode, encode_argv
 
@@ -54,6 +54,24 @@ Handler = Callable[[Any, list[bytes]], Any]
 def _resolve(future: asyncio.Future[Any], result: Any) -> None:
     if not future.done():
         future.set_result(result)
+
+
+def _join(prefix: list[bytes], units: list[list[bytes]], suffix: list[bytes]) -> list[bytes]:
+    argv = list(prefix)
+    for unit in units:
+        argv.extend(unit)
+    argv.extend(suffix)
+    return argv
+
+
+def _bytes_of(done: asyncio.Future[Any]) -> bytes:
+    """A finished future's reply bytes (an error line if it failed or was cancelled)."""
+    if done.cancelled():
+        return b"-ERR the command was cancelled\r\n"
+    exc = done.exception()
+    if exc is not None:
+        return encode_error("ERR internal error while running the command (see node log)")
+    return done.result()  # type: ignore[no-any-return]
 
 
 class _Conn:
@@ -100,8 +118,9 @@ class Router:
         final: dict[str, Command] = {}
         for command in commands:
             local = self._final_handler(command)
-            final[command.name] = command if local is command.handler else \
-                attrs.evolve(command, handler=local)
+            here = self._here_handler(command, local)
+            final[command.name] = command if here is command.handler else \
+                attrs.evolve(command, handler=here)
             routed_client[command.name] = self._routed(command, local, MODE_PEER)
             routed_peer[command.name] = self._routed(command, local, MODE_FINAL)
         for table, by_name in ((self.client_table, routed_client),
@@ -132,6 +151,37 @@ class Router:
         if command.is_write and replicator.acks_needed and command.route == ROUTE_KEYS:
             return replicator.with_acks(command.handler, command.first_key)
         return command.handler
+
+    def _here_handler(self, command: Command, local: Handler) -> Handler:
+        """What a ``final`` link runs: the command here, whatever the ring says, except that
+        a read of keys still moving here asks their previous owner (:meth:`_local_or_previous`,
+        :meth:`_here`)."""
+        if command.route != ROUTE_KEYS or command.is_write:
+            return local
+        router = self
+        me = self.me
+        owner_of = self.strategy.owner
+        if command.merge in ("concat", "sum"):
+            def split_here(conn: Any, argv: list[bytes]) -> Any:
+                if router.handoff is None:
+                    return local(conn, argv)
+                positions = command.key_positions(len(argv))
+                if not positions:
+                    return local(conn, argv)
+                step = command.key_step or 1
+                return router._here(conn, command, local, argv[:positions[0]],
+                                    [argv[p:p + step] for p in positions],
+                                    argv[positions[-1] + step:])
+
+            return split_here
+        position = command.first_key
+
+        def single_here(conn: Any, argv: list[bytes]) -> Any:
+            if router.handoff is None or owner_of(argv[position]) != me:
+                return local(conn, argv)
+            return router._local_or_previous(conn, argv, argv[position], local, False)
+
+        return single_here
 
     def _routed(self, command: Command, local: Handler, mode: str) -> Command:
         if command.route == ROUTE_LOCAL:
@@ -186,13 +236,37 @@ class Router:
         router = self
         is_write = command.is_write
 
+        down = self.down
+        clients = self.pool.clients
+        forwarded = self._forwarded
+
         def routed(conn: Any, argv: list[bytes]) -> Any:
             key = argv[position]
-            if owner_of(key) == me and router.handoff is None:
-                return local(conn, argv)
-            return router.route_key(conn, argv, key, local, is_write, mode)
+            owner = owner_of(key)
+            if owner == me:
+                if router.handoff is None:
+                    return local(conn, argv)
+                return router._local_or_previous(conn, argv, key, local, is_write)
+            # The common case inline: the owner is up and its guard lets the call through.
+            if owner not in down:
+                client = clients.get(owner)
+                if client is not None:
+                    future = ReplyFuture()
+                    if client.send(mode, encode_argv(argv), forwarded,
+                                   (future, conn, argv, local, is_write, mode, key, owner),
+                                   db=conn.db, resp_version=conn.resp_version):
+                        return future
+            return router._forward(conn, argv, key, local, is_write, mode, router.copies(key),
+                                   0, "")
 
         return routed
+
+    def copies(self, key: bytes) -> list[str]:
+        """The owner of ``key`` then its replicas."""
+        if self.replication_factor == 1:
+            return [self.strategy.owner(key)]
+        return self.strategy.preference_list(  # type: ignore[no-any-return]
+            key, self.replication_factor)
 
     def _same_owner_handler(self, command: Command, local: Handler, mode: str) -> Handler:
         owner_of = self.strategy.owner
@@ -226,68 +300,76 @@ class Router:
         owner = self.strategy.owner(key)
         if owner == self.me:
             return self._local_or_previous(conn, argv, key, local, is_write)
-        candidates = [owner]
-        if self.replication_factor > 1:
-            candidates = self.strategy.preference_list(key, self.replication_factor)
-        return self._forward(conn, argv, local, is_write, mode, candidates, 0, "")
+        return self._forward(conn, argv, key, local, is_write, mode, self.copies(key), 0, "")
 
-    def _forward(self, conn: Any, argv: list[bytes], local: Handler, is_write: bool, mode: str,
-                 candidates: list[str], start: int, why: str) -> Any:
+    def _forward(self, conn: Any, argv: list[bytes], key: bytes, local: Handler, is_write: bool,
+                 mode: str, candidates: list[str], start: int, why: str) -> Any:
         """Send to the first usable candidate from ``start``: a :class:`ReplyFuture`, or the
         local handler's reply when this node is the first one up."""
         me = self.me
         down = self.down
+        clients = self.pool.clients
         for index in range(start, len(candidates)):
             node = candidates[index]
             if node == me:
                 return local(conn, argv)
             if node in down:
                 continue
-            client = self.pool.clients.get(node)
+            client = clients.get(node)
             if client is None:
                 continue
             future = ReplyFuture()
-            state = (future, conn, argv, local, is_write, mode, candidates, index)
-            if client.send(mode, encode_argv(argv), self._forwarded, state, db=conn.db,
-                           resp_version=conn.resp_version):
-                self.forwarded += 1
+            if client.send(mode, encode_argv(argv), self._forwarded,
+                           (future, conn, argv, local, is_write, mode, key, node),
+                           db=conn.db, resp_version=conn.resp_version):
                 return future
         raise CommandError(self.cluster_down(candidates[0], why))
 
     def _forwarded(self, state: tuple[Any, ...], result: Any) -> None:
-        future = state[0]
         if type(result) is bytes:
-            future.set_result(result)
+            self.forwarded += 1
+            future, conn = state[0], state[1]
+            if not future.done():
+                future.set_result(result)
+                conn.replies.flush_soon()
             return
         # No answer. A read, or a write that never left, may try the next copy.
-        _, conn, argv, local, is_write, mode, candidates, index = state
-        node = candidates[index]
+        future, conn, argv, local, is_write, mode, key, node = state
+        candidates = self.copies(key)
+        index = candidates.index(node) if node in candidates else len(candidates)
         if is_write and result.sent:
-            future.set_result(encode_error(self.cluster_down(
+            resolve_reply(conn, future, encode_error(self.cluster_down(
                 node, f"not answering ({result.reason}); the write may or may not have been "
                       f"applied")))
             return
         try:
-            reply = self._forward(conn, argv, local, is_write, mode, candidates, index + 1,
+            reply = self._forward(conn, argv, key, local, is_write, mode, candidates, index + 1,
                                   f"not answering ({result.reason})")
         except CommandError as exc:
-            future.set_result(encode_error(exc.message))
+            resolve_reply(conn, future, encode_error(exc.message))
             return
         self._chain(conn, argv, reply, future)
 
     def _chain(self, conn: Any, argv: list[bytes], reply: Any, future: ReplyFuture) -> None:
         """Resolve ``future`` with ``reply`` (a handler's value, awaitable or future)."""
-        if type(reply) is ReplyFuture:
-            reply.add_done_callback(lambda done: future.set_result(done.result()))
+        if isinstance(reply, asyncio.Future):
+            reply.add_done_callback(
+                lambda done: resolve_reply(conn, future, _bytes_of(done)))
             return
         if isinstance(reply, Awaitable):
             encoded = defer(conn, argv, reply)
             if isinstance(encoded, bytes):
-                future.set_result(encoded)
+                resolve_reply(conn, future, encoded)
             else:
-                encoded.add_done_callback(lambda done: future.set_result(done.result()))
+                encoded.add_done_callback(
+                    lambda done: resolve_reply(conn, future, _bytes_of(done)))
             return
-        future.set_result(self._encode(conn, reply))
+        try:
+            resolve_reply(conn, future, self._encode(conn, reply))
+        except Exception:  # a reply the encoder refuses: a bug, but the client gets an answer
+            log.exception("cannot encode the reply of %r", argv[0][:64])
+            resolve_reply(conn, future, encode_error("ERR internal error while running the "
+                                                     "command (see node log)"))
 
     @staticmethod
     def _encode(conn: Any, reply: Any) -> bytes:
@@ -320,12 +402,12 @@ class Router:
         future, conn, argv, local, key = state
         # The key may have arrived meanwhile (moved, or written here): then it is the truth.
         if type(result) is bytes and not conn.engine.exists(key):
-            future.set_result(result)
+            resolve_reply(conn, future, result)
             return
         try:
             reply = local(conn, argv)
         except CommandError as exc:
-            future.set_result(encode_error(exc.message))
+            resolve_reply(conn, future, encode_error(exc.message))
             return
         self._chain(conn, argv, reply, future)
 
@@ -345,8 +427,10 @@ class Router:
             for position in positions[1:]:
                 if owner_of(argv[position]) != first:
                     return router._split(conn, command, local, argv, positions, mode)
-            if first == me and router.handoff is None:
-                return local(conn, argv)
+            if first == me:
+                if router.handoff is None or is_write:
+                    return local(conn, argv)
+                return router._split(conn, command, local, argv, positions, mode)
             if first in router.down:
                 # Their owner is down: each key's first copy up may be a different node.
                 return router._split(conn, command, local, argv, positions, mode)
@@ -373,7 +457,8 @@ class Router:
                 groups.setdefault(self.coordinator(keys[index], exclude), []).append(index)
             parts = list(groups.items())
             outcomes = await asyncio.gather(*(
-                self._part(conn, node, prefix, [units[i] for i in indexes], suffix, local, mode)
+                self._part(conn, command, node, prefix, [units[i] for i in indexes], suffix,
+                           local, mode)
                 for node, indexes in parts))
             pending = []
             for (node, indexes), outcome in zip(parts, outcomes, strict=True):
@@ -398,21 +483,59 @@ class Router:
             return total
         return OK
 
-    async def _part(self, conn: Any, node: str, prefix: list[bytes], units: list[list[bytes]],
-                    suffix: list[bytes], local: Handler, mode: str) -> Any:
-        argv = list(prefix)
-        for unit in units:
-            argv.extend(unit)
-        argv.extend(suffix)
+    async def _part(self, conn: Any, command: Command, node: str, prefix: list[bytes],
+                    units: list[list[bytes]], suffix: list[bytes], local: Handler, mode: str
+                    ) -> Any:
         if node == self.me:
             try:
-                reply = local(conn, argv)
-                if isinstance(reply, Awaitable):
-                    reply = await reply
+                return await self._here(conn, command, local, prefix, units, suffix)
             except CommandError as exc:
                 return exc
-            return reply
-        return await self.call(node, argv, conn.db, mode)
+        return await self.call(node, _join(prefix, units, suffix), conn.db, mode)
+
+    async def _here(self, conn: Any, command: Command, local: Handler, prefix: list[bytes],
+                    units: list[list[bytes]], suffix: list[bytes]) -> Any:
+        """Run a part of a split command here. While keys move here (a handoff), a read's
+        keys not here yet are read from their previous owner, and the parts merged."""
+        handoff = self.handoff
+        away: dict[str, list[int]] = {}
+        if handoff is not None and not command.is_write:
+            exists = conn.engine.exists
+            for index, unit in enumerate(units):
+                if not exists(unit[0]):
+                    previous = handoff.previous_coordinator(unit[0])
+                    if previous is not None and previous != self.me \
+                            and previous not in self.down:
+                        away.setdefault(previous, []).append(index)
+        if not away:
+            reply = local(conn, _join(prefix, units, suffix))
+            return await reply if isinstance(reply, Awaitable) else reply
+        moved = {index for indexes in away.values() for index in indexes}
+        here = [index for index in range(len(units)) if index not in moved]
+        asked = list(away.items())
+        remote = await asyncio.gather(*(
+            self.call(node, _join(prefix, [units[i] for i in indexes], suffix), conn.db)
+            for node, indexes in asked))
+        handoff.reads += len(moved)
+        for (node, indexes), result in zip(asked, remote, strict=True):
+            if isinstance(result, (LinkFailure, CommandError)):
+                here.extend(indexes)  # the previous owner did not answer: what is here
+                away.pop(node)
+        here.sort()
+        mine: Any = local(conn, _join(prefix, [units[i] for i in here], suffix)) if here \
+            else ([] if command.merge == "concat" else 0)
+        if isinstance(mine, Awaitable):
+            mine = await mine
+        if command.merge == "sum":
+            return mine + sum(r for (n, _), r in zip(asked, remote, strict=True) if n in away)
+        values: list[Any] = [None] * len(units)
+        for index, value in zip(here, mine, strict=True):
+            values[index] = value
+        for (node, indexes), result in zip(asked, remote, strict=True):
+            if node in away:
+                for index, value in zip(indexes, result, strict=True):
+                    values[index] = value
+        return values
 
     async def call(self, node: str, argv: list[bytes], db: int = 0, mode: str = MODE_FINAL
                    ) -> Any:

@@ -98,6 +98,9 @@ class ClusterNode:
             return False
 
     def client(self, **kwargs: Any) -> redis.Redis:
+        if self.cluster.tls_ca is not None:
+            kwargs.setdefault("ssl", True)
+            kwargs.setdefault("ssl_ca_certs", str(self.cluster.tls_ca))
         client = redis.Redis(port=self.port, socket_timeout=10, **kwargs)
         self.cluster.clients.append(client)
         return client
@@ -152,9 +155,11 @@ class TestCluster:
     __test__ = False  # not a test class, whatever pytest thinks of the name
 
     def __init__(self, workdir: Path, size: int, *, replication_factor: int = 1,
-                 spare: int = 1, sets: Sequence[str] = (), env: dict[str, str] | None = None
-                 ) -> None:
+                 spare: int = 1, sets: Sequence[str] = (), env: dict[str, str] | None = None,
+                 tls_ca: Path | None = None) -> None:
         self.workdir = workdir
+        #: The CA clients verify the nodes with, when the nodes serve TLS.
+        self.tls_ca = tls_ca
         self.replication_factor = replication_factor
         self.sets = list(sets)
         self.env = dict(env or {})
