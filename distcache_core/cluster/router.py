@@ -56,6 +56,24 @@ def _resolve(future: asyncio.Future[Any], result: Any) -> None:
         future.set_result(result)
 
 
+def _script_keys(argv: list[bytes]) -> list[bytes]:
+    """EVAL / EVALSHA script numkeys key... arg...: the keys."""
+    numkeys = int(argv[2])
+    if numkeys < 0 or 3 + numkeys > len(argv):
+        raise ValueError(numkeys)
+    return argv[3:3 + numkeys]
+
+
+#: Commands whose keys move with their arguments (COMMAND INFO says ``movablekeys`` and 0 0 0),
+#: and how to find them.
+MOVABLE_KEYS: dict[str, Callable[[list[bytes]], list[bytes]]] = {
+    "eval": _script_keys, "evalsha": _script_keys, "eval_ro": _script_keys,
+    "evalsha_ro": _script_keys,
+}
+#: Containers with subcommands that must reach every node.
+EVERY_NODE_SUBCOMMANDS = {"script": frozenset({b"load", b"flush"})}
+
+
 def _join(prefix: list[bytes], units: list[list[bytes]], suffix: list[bytes]) -> list[bytes]:
     argv = list(prefix)
     for unit in units:
@@ -184,6 +202,13 @@ class Router:
         return single_here
 
     def _routed(self, command: Command, local: Handler, mode: str) -> Command:
+        movable = MOVABLE_KEYS.get(command.name)
+        if movable is not None:
+            return attrs.evolve(command, handler=self._movable_handler(command, local, mode,
+                                                                       movable))
+        if command.name in EVERY_NODE_SUBCOMMANDS:
+            return attrs.evolve(command, handler=self._every_node_handler(
+                command, EVERY_NODE_SUBCOMMANDS[command.name]))
         if command.route == ROUTE_LOCAL:
             return command
         if command.route == ROUTE_ALL:
@@ -293,6 +318,59 @@ class Router:
             return router.route_key(conn, argv, key, local, is_write, mode)
 
         return routed
+
+    def _movable_handler(self, command: Command, local: Handler, mode: str,
+                         keys_of: Callable[[list[bytes]], list[bytes]]) -> Handler:
+        """A command whose keys are found by parsing its arguments (EVAL's ``numkeys``): run
+        on the owner its keys share, ``-CROSSSLOT`` when they do not; a script without keys
+        runs where it arrives."""
+        owner_of = self.strategy.owner
+        router = self
+        me = self.me
+        is_write = "readonly" not in command.flags
+
+        def routed(conn: Any, argv: list[bytes]) -> Any:
+            try:
+                keys = keys_of(argv)
+            except (ValueError, IndexError):
+                keys = []  # the command itself reports its bad arguments
+            if not keys:
+                return local(conn, argv)
+            owner = owner_of(keys[0])
+            for key in keys[1:]:
+                if owner_of(key) != owner:
+                    raise CommandError(CROSSSLOT)
+            if owner == me and router.handoff is None:
+                return local(conn, argv)
+            return router.route_key(conn, argv, keys[0], local, is_write, mode)
+
+        return routed
+
+    def _every_node_handler(self, command: Command, subcommands: frozenset[bytes]) -> Handler:
+        """A container whose ``subcommands`` change every node's state (SCRIPT LOAD and FLUSH:
+        a script loaded through one node runs with EVALSHA on its keys' owner): run here,
+        then on every other node up; the reply is this node's."""
+        local = command.handler
+        router = self
+
+        def routed(conn: Any, argv: list[bytes]) -> Any:
+            reply = local(conn, argv)
+            if len(argv) > 1 and argv[1].lower() in subcommands and router.others_up():
+                return router._everywhere(conn, argv, reply)
+            return reply
+
+        return routed
+
+    async def _everywhere(self, conn: Any, argv: list[bytes], reply: Any) -> Any:
+        """``reply`` once every other node up has run ``argv`` too (a node that fails to is
+        logged: the command did its part here)."""
+        nodes = self.others_up()
+        results = await asyncio.gather(*(self.call(node, argv, conn.db) for node in nodes))
+        for node, result in zip(nodes, results, strict=True):
+            if isinstance(result, (LinkFailure, CommandError)):
+                log.warning("%s did not run %s: %s", node,
+                            argv[:2], getattr(result, "reason", result))
+        return reply
 
     def route_key(self, conn: Any, argv: list[bytes], key: bytes, local: Handler,
                   is_write: bool, mode: str) -> Any:

@@ -175,3 +175,30 @@ def test_cluster_commands(shared_cluster) -> None:
     assert client.info("cluster")["cluster_enabled"] == 0
     assert client.execute_command("CLUSTER", "HELP")[0].startswith(b"CLUSTER <subcommand>")
     wait_until(lambda: int(shared_cluster[1].nodes()["node-1"]["keys"]) >= 0)
+
+
+def test_scripts_run_on_the_owner_their_keys_share(shared_cluster) -> None:
+    node = shared_cluster[0]
+    here = keys_owned_by(node, "node-1", 1, "lua:a")[0]
+    there = keys_owned_by(node, "node-2", 2, "lua:b")
+    client = node.client()
+    script = "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCR', KEYS[2])"
+    # Both keys on node-2: the script runs there, atomically, through node-1.
+    assert client.eval(script, 2, there[0], there[1], "v") == 1
+    assert shared_cluster[1].client().get(there[0]) == b"v"
+    assert shared_cluster[2].client().get(there[1]) == b"1"
+    try:
+        client.eval(script, 2, here, there[0], "v")
+    except redis.ResponseError as exc:
+        assert str(exc) == "Keys in request don't hash to the same slot"
+    else:
+        raise AssertionError("a script whose keys span owners must get CROSSSLOT")
+    assert client.eval("return 7", 0) == 7  # no keys: runs where it arrives
+    # A script loaded through one node runs by its sha on any owner (SCRIPT LOAD everywhere).
+    sha = shared_cluster[2].client().script_load("return redis.call('GET', KEYS[1])")
+    for key in (here, there[0]):
+        assert client.evalsha(sha, 1, key) == client.get(key)
+    counter = client.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    assert counter(keys=[there[1]], args=[5]) == 6
+    assert shared_cluster[2].client().execute_command("EVAL_RO", "return redis.call("
+                                                      "'GET', KEYS[1])", 1, there[1]) == b"6"
