@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchlib import report, resp, servers
+from benchlib import cluster, report, resp, servers
 from benchlib.report import Case, MemoryResult, RunResult
 from benchlib.servers import CLK_TCK, BenchError, Server
 
@@ -231,6 +231,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "\"--set node.log_level=warning\"")
     parser.add_argument("--output", type=Path, default=None, metavar="PATH",
                         help="JSON file (default bench/results/<date>-<shortcommit>.json)")
+    parser.add_argument("--no-cluster", action="store_true",
+                        help="skip the cluster table (3-node clusters, replication 1 and 2)")
+    parser.add_argument("--cluster-only", action="store_true",
+                        help="only the cluster table")
     args = parser.parse_args(argv)
     if args.rounds is None:
         args.rounds = 1 if args.quick else 3
@@ -319,32 +323,49 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{machine['redis_server_version'].split(' sha=')[0]}; {machine['cpu_model']}, "
           f"{machine['cores']} cores; {args.rounds} round(s)")
     watch = CpuWatch()
+    runs: list[RunResult] = []
+    memory: dict[str, MemoryResult] = {}
+    cluster_result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="distcache-bench-") as tmp:
-        done = phase("throughput, latency and CPU (redis-benchmark)")
-        with server_pair(Path(tmp), args.distcache_args) as pair:
-            runs = run_rounds(pair, cases, args.rounds)
-        done()
-        done = phase(f"memory: {args.keys:,} keys of {KEY_BYTES} B with {VALUE_BYTES} B values")
-        with server_pair(Path(tmp), args.distcache_args) as pair:
-            memory = {s.name: measure_memory(s, args.keys) for s in pair}
-            for m in memory.values():
-                print(f"  {m.server:<9} {m.bytes_per_key:8.1f} B/key  (RSS {m.rss_before:,} -> "
-                      f"{m.rss_after:,} B, load {m.load_s:.1f} s)", flush=True)
-        done()
+        if not args.cluster_only:
+            done = phase("throughput, latency and CPU (redis-benchmark)")
+            with server_pair(Path(tmp), args.distcache_args) as pair:
+                runs = run_rounds(pair, cases, args.rounds)
+            done()
+            done = phase(f"memory: {args.keys:,} keys of {KEY_BYTES} B with {VALUE_BYTES} B "
+                         "values")
+            with server_pair(Path(tmp), args.distcache_args) as pair:
+                memory = {s.name: measure_memory(s, args.keys) for s in pair}
+                for m in memory.values():
+                    print(f"  {m.server:<9} {m.bytes_per_key:8.1f} B/key  (RSS "
+                          f"{m.rss_before:,} -> {m.rss_after:,} B, load {m.load_s:.1f} s)",
+                          flush=True)
+            done()
+        if not args.no_cluster:
+            done = phase("cluster: one node of 3, replication factor 1 and 2, against 1 node")
+            cluster_result = cluster.run(REPO, Path(tmp), args.quick, args.rounds,
+                                         parse_csv)
+            done()
     machine["other_processes_cpu_share"] = round(watch.others_share(machine["cores_usable"]), 4)
     summaries = report.summarise(cases, runs)
     header = (f"DistCache vs Redis: medians of {args.rounds} round(s), "
               f"{'quick' if args.quick else 'full'} run, {now:%Y-%m-%d %H:%M} UTC")
-    targets = print_report(summaries, memory, header)
+    targets = print_report(summaries, memory, header) if runs else []
+    if cluster_result:
+        print("\nCluster: redis-benchmark against node-1 of 3 (random keys: about 2/3 sent on "
+              "to their owner), CPU of every node per request")
+        print(cluster.table(cluster_result))
+        targets = [*targets, *cluster_result["targets"]]
     output = args.output or default_output(git, now)
     report.write_json(output, {
         "schema": 1, "date": now.isoformat(timespec="seconds"), "git": git,
         "machine": machine,
         "settings": {"rounds": args.rounds, "quick": args.quick,
                      "distcache_args": args.distcache_args, "memory_keys": args.keys,
-                     "cases": cases},
+                     "cases": cases, "cluster": not args.no_cluster},
         "summary": summaries, "memory": memory, "targets": targets,
         "targets_passed": sum(t.passed is True for t in targets), "runs": runs,
+        "cluster": cluster_result,
     })
     warn_if_busy(machine["other_processes_cpu_share"])
     print(f"\nresults: {output}")

@@ -311,6 +311,11 @@ class HashStrategy(Protocol):
     def nodes(self) -> list[str]:
         """Every node placed, sorted."""
 
+    # Optional, used when present (the cluster works without them):
+    # ``copy() -> HashStrategy``, an independent strategy with the same nodes, cheaper than
+    # building one and adding them (the rebalancer keeps the ring from before a change);
+    # ``shares() -> dict[str, float]``, each node's fraction of the key space (CLUSTER NODES).
+
 
 class PeerGuard(Protocol):
     """The fault policy's view of one peer, consulted around every call to it: ``allow()``
@@ -331,10 +336,16 @@ class PeerGuard(Protocol):
     def on_failure(self) -> None:
         """The call allowed last failed or timed out."""
 
+    # Optional: ``trip()`` (fail fast from now on: membership declared the peer down) and
+    # ``reset()`` (start afresh: the peer is a new process, first met or restarted).
+
 
 class FaultPolicy(Protocol):
     def for_peer(self, node_id: str) -> PeerGuard:
         """The guard of ``node_id``: the same object each time for the same peer."""
+
+    # Optional: ``forget(node_id)`` (the peer left the cluster) and ``set_listener(callback)``
+    # (each guard's state changes, for logs and CLUSTER NODES' ``breaker-changes``).
 
 
 class MetricsSink(Protocol):

@@ -133,3 +133,32 @@ def test_a_hung_peer_opens_its_breaker_and_calls_fail_fast(make_cluster) -> None
     assert "closed>open@" in changes and "open>half_open@" in changes
     assert "half_open>closed@" in changes
     assert seen[0] == "closed" and "open" in seen and seen[-1] == "closed"
+
+
+def test_write_ack_all_refuses_writes_a_down_replica_cannot_take(make_cluster) -> None:
+    cluster = make_cluster(3, replication_factor=2, sets=("cluster.write_ack=all",))
+    one = cluster[0]
+    client = one.client()
+    owners = {}
+    for i in range(60):
+        owners[f"ack:{i}"] = [n.decode() for n in
+                              client.execute_command("CLUSTER", "KEYOWNER", f"ack:{i}")]
+    assert all(client.set(key, "v") is True for key in owners)
+    # Every copy acknowledged before the reply: both holders have it.
+    assert sum(n.local_keys() for n in cluster.running) == 2 * len(owners)
+    cluster[2].kill()
+    wait_until(lambda: "down" in one.nodes()["node-3"]["flags"], 10, "node-3 down")
+    refused = accepted = 0
+    for key, holders in owners.items():
+        try:
+            client.set(key, "w")
+        except redis.ResponseError as exc:
+            assert "Not enough good replicas to write" in str(exc), exc
+            assert "node-3" in holders
+            refused += 1
+        else:
+            assert "node-3" not in holders
+            accepted += 1
+    assert refused and accepted
+    info = one.client().info("cluster")
+    assert info["cluster_write_ack"] == "all" and info["cluster_nodes_down"] == 1
