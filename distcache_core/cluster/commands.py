@@ -82,6 +82,10 @@ def dc_heartbeat(conn: Any, argv: list[bytes]) -> list[bytes]:
     return _cluster(conn).membership.on_heartbeat(argv)  # type: ignore[no-any-return]
 
 
+def dc_view(conn: Any, argv: list[bytes]) -> list[bytes]:
+    return _cluster(conn).membership.view()  # type: ignore[no-any-return]
+
+
 def dc_apply(conn: Any, argv: list[bytes]) -> int:
     """``DC.APPLY db version op key [value expire_at_ms]``."""
     op = argv[3].upper()
@@ -295,6 +299,8 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
          "Internal: authenticates a peer link with the cluster secret."),
         ("dc.heartbeat", _peer_only(dc_heartbeat), -6, internal | {"fast"},
          "Internal: a member's heartbeat and membership gossip."),
+        ("dc.view", _peer_only(dc_view), 1, internal | {"fast"},
+         "Internal: this node's view of the members (a node about to join reads it first)."),
         ("dc.apply", _peer_only(dc_apply), -5, internal | {"write"},
          "Internal: applies a versioned change if it is newer than the local copy."),
         ("dc.count", _peer_only(dc_count), 2, internal | {"readonly"},

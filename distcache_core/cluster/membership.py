@@ -268,6 +268,11 @@ class Membership:
             elif status == ALIVE:
                 self.add(node_id, host, port, incarnation)
 
+    def view(self) -> list[bytes]:
+        """``DC.VIEW``: ``[moved-ring, <gossip...>]`` as a heartbeat's reply, without the
+        caller becoming a member."""
+        return [self._moved("").encode(), *self.gossip()]
+
     def heartbeat_args(self, to: str = "") -> list[bytes]:
         """``DC.HEARTBEAT id host port incarnation moved-ring <gossip...>`` for peer ``to``
         (``moved-ring`` is empty while this node still owes ``to`` keys)."""
@@ -342,9 +347,19 @@ class Membership:
 
     async def contact(self, host: str, port: int) -> str:
         """Heartbeat an address whose id is unknown (a seed, CLUSTER MEET): learn its id and
-        view. Returns its id; raises ``ConnectionError`` naming what went wrong."""
+        view. Returns its id; raises ``ConnectionError`` naming what went wrong.
+
+        It first asks for the member's view without introducing itself (``DC.VIEW``) and
+        merges it, so this node knows the ring, and where its keys are before they move
+        here, before any member routes a request to it: the members learn of it from the
+        heartbeat that follows."""
         self._contacting.add((host, port))
         try:
+            view = await self._open_seed(host, port, [b"DC.VIEW"])
+            if isinstance(view, list) and len(view) >= 1 + FIELDS:
+                if _text(view[1]) != self.me.node_id:
+                    self.merge(view[1:])
+                    await asyncio.sleep(0)  # the ring change (batched) applies first
             reply = await self._open_seed(host, port, self.heartbeat_args())
         except (TimeoutError, OSError, ConnectionError) as exc:
             log.debug("seed %s: %s", format_address(host, port), exc)

@@ -241,8 +241,9 @@ NODE_ONLY_SUBCOMMANDS = {
 #: Commands a node serves that Redis has no counterpart of, and why.
 NODE_ONLY_COMMANDS = {
     b"dc.auth": "the cluster's internal peer commands (DESIGN.md section 5)",
-    b"dc.heartbeat": "internal", b"dc.apply": "internal", b"dc.count": "internal",
-    b"dc.keys": "internal", b"dc.scan": "internal", b"dc.rebalanced": "internal",
+    b"dc.heartbeat": "internal", b"dc.view": "internal", b"dc.apply": "internal",
+    b"dc.count": "internal", b"dc.keys": "internal", b"dc.scan": "internal",
+    b"dc.rebalanced": "internal",
 }
 
 

@@ -62,7 +62,7 @@ def test_internal_commands_need_the_cluster_secret(make_cluster) -> None:
     assert cluster[1].client().get("secret:key") == b"v"  # peers authenticated fine
     for command in (("DC.APPLY", "0", "99999999999999999999", "SET", "secret:key", "evil", ""),
                     ("DC.HEARTBEAT", "intruder", "127.0.0.1", "1", "1", ""),
-                    ("DC.KEYS", "0", "*"), ("DC.COUNT", "0"), ("DC.SCAN", "0", "0"),
+                    ("DC.KEYS", "0", "*"), ("DC.COUNT", "0"), ("DC.SCAN", "0", "0"), ("DC.VIEW",),
                     ("DC.REBALANCED", "x", "intruder")):
         try:
             client.execute_command(*command)
