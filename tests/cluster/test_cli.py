@@ -4,7 +4,9 @@ user runs them: a real launcher process, its streamed output, and signals sent t
 from __future__ import annotations
 
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,11 +19,30 @@ import redis
 from .conftest import FAST, free_ports, wait_until
 
 
+def consecutive_free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports (the launcher uses base, base+1, ...),
+    below the kernel's ephemeral range, where outgoing connections take theirs."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20_000, 32_000)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise RuntimeError("no run of free ports found")
+
+
 class Launcher:
     def __init__(self, tmp_path: Path, nodes: int = 3) -> None:
-        ports = free_ports(nodes + 2)
-        # Consecutive ports: find a free run (the launcher uses base, base+1, ...).
-        self.base = max(ports) + 1
+        self.base = consecutive_free_ports(nodes)
         self.ports = list(range(self.base, self.base + nodes))
         args = [sys.executable, "-m", "distcache_core.cli", "cluster", "up",
                 "--nodes", str(nodes), "--base-port", str(self.base),
