@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--replication-factor", type=int, default=2)
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--data-dir", default="data", help="node N keeps its files in DIR/node-N")
+    up.add_argument("--dashboard-base-port", type=int, default=0, metavar="PORT",
+                    help="node N serves its dashboard on PORT+N-1 (node.metrics=[dashboard])")
     up.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="a config override for every node (repeatable)")
     status = actions.add_parser("status", help="print the cluster as one table, from any "
@@ -282,7 +284,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
                               "positive integer")
         return cluster_up(nodes=args.nodes, base_port=args.base_port,
                           replication_factor=args.replication_factor, host=args.host,
-                          data_dir=args.data_dir, sets=args.sets)
+                          data_dir=args.data_dir, sets=args.sets,
+                          dashboard_base_port=args.dashboard_base_port)
     password = args.password if args.password is not None else \
         os.environ.get("DISTCACHE_PASSWORD", "")
     return cluster_status(host=args.host, port=args.port, password=password,

@@ -370,6 +370,38 @@ class Cluster:
         client = self.pool.clients.get(node_id)
         return client.address if client is not None else "?"
 
+    def describe(self) -> dict[str, Any]:
+        """The cluster as the dashboard's ``/api/cluster`` shows it: members (state ``up``,
+        ``suspect`` or ``down``, address, ring share, breaker, seconds since last heard,
+        keys), replication factor, hints, and the current move's progress."""
+        shares = getattr(self.strategy, "shares", None)  # optional in the contract
+        share_of = shares() if shares is not None else {}
+        now = time.monotonic() * 1000
+        nodes = []
+        members = self.membership.members if self.membership is not None else {}
+        for member in sorted(members.values(), key=lambda m: m.node_id):
+            nodes.append({
+                "id": member.node_id, "address": member.address,
+                "state": "up" if member.state == "alive" else member.state,
+                "ring_share": share_of.get(member.node_id),
+                "breaker": None if member.myself
+                else self.policy.for_peer(member.node_id).state,
+                "last_seen_seconds": 0.0 if member.myself
+                else round((now - member.last_heard_ms) / 1000, 3),
+                "keys": self.local_keys() if member.myself else member.keys,
+            })
+        progress = self.rebalancer.progress
+        return {
+            "enabled": len(self.strategy.nodes()) > 1, "self": self.me, "nodes": nodes,
+            "replication_factor": self.replication_factor,
+            "write_ack": self.replicator.write_ack,
+            "hints_pending": len(self.hints),
+            "rebalance": {"keys_to_move": progress.keys_to_move,
+                          "keys_moved": progress.keys_moved,
+                          "active": progress.state == "moving",
+                          "eta_seconds": progress.eta_seconds()},
+        }
+
     def describe_me(self) -> str:
         host, port = self.announce()
         return f"{self.me}@{format_address(host, port)}"

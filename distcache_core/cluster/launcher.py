@@ -58,7 +58,8 @@ def _stream(proc: subprocess.Popen[str], prefix: str, printer: _Printer,
 
 
 def cluster_up(*, nodes: int, base_port: int, replication_factor: int, host: str,
-               data_dir: str, sets: Sequence[str], out: IO[str] = sys.stdout) -> int:
+               data_dir: str, sets: Sequence[str], dashboard_base_port: int = 0,
+               out: IO[str] = sys.stdout) -> int:
     printer = _Printer(out)
     secret = os.environ.get("DISTCACHE_CLUSTER_SECRET") or secrets.token_hex(16)
     ids = [f"node-{i}" for i in range(1, nodes + 1)]
@@ -80,6 +81,9 @@ def cluster_up(*, nodes: int, base_port: int, replication_factor: int, host: str
                        "--node-id", node_id, "--host", host, "--port", str(port),
                        "--data-dir", str(folder),
                        "--set", f"cluster.replication_factor={replication_factor}"]
+            if dashboard_base_port:
+                command += ["--set", 'node.metrics=["dashboard"]', "--set",
+                            f"plugins.dashboard.port={dashboard_base_port + len(procs)}"]
             for flag in sets:
                 command += ["--set", flag]
             env = {**os.environ, "CLUSTER_NODES": peers, "NODE_ID": node_id,
@@ -106,9 +110,11 @@ def cluster_up(*, nodes: int, base_port: int, replication_factor: int, host: str
         if not stopping.is_set():
             printer.line(f"distcache cluster: {nodes} nodes up, replication factor "
                          f"{replication_factor} (Ctrl-C stops them all):")
-            for node_id, port in zip(ids, ports, strict=True):
+            for index, (node_id, port) in enumerate(zip(ids, ports, strict=True)):
+                web = format_address(host, dashboard_base_port + index)
+                dashboard = f"    dashboard http://{web}/" if dashboard_base_port else ""
                 printer.line(f"  {node_id}  redis-cli -h {host} -p {port}    data "
-                             f"{Path(data_dir) / node_id}")
+                             f"{Path(data_dir) / node_id}{dashboard}")
         while not stopping.is_set():
             if all(p.poll() is not None for _, p, _ in procs):
                 printer.line("distcache cluster: every node has exited")
