@@ -41,6 +41,7 @@ from ..replies import OK
 from ..replyqueue import ReplyFuture, resolve_reply
 from .peer import MODE_FINAL, MODE_PEER, LinkFailure
 from .resp import decode, encode_argv
+from .transactions import ClusterTransactions
 
 log = logging.getLogger("distcache.cluster.router")
 
@@ -125,6 +126,7 @@ class Router:
         self.peer_table: dict[bytes, Command] = {}
         self.final_table: dict[bytes, Command] = {}
         self._count_cache: dict[int, tuple[Any, int]] = {}
+        self.transactions = ClusterTransactions(self)
 
     # -- tables --------------------------------------------------------------------------------
 
@@ -206,6 +208,10 @@ class Router:
         if movable is not None:
             return attrs.evolve(command, handler=self._movable_handler(command, local, mode,
                                                                        movable))
+        if command.name == "exec":
+            return attrs.evolve(command, handler=self.transactions.exec(command.handler, mode))
+        if command.name == "watch":
+            return attrs.evolve(command, handler=self.transactions.watch(command.handler))
         if command.name in EVERY_NODE_SUBCOMMANDS:
             return attrs.evolve(command, handler=self._every_node_handler(
                 command, EVERY_NODE_SUBCOMMANDS[command.name]))

@@ -202,3 +202,51 @@ def test_scripts_run_on_the_owner_their_keys_share(shared_cluster) -> None:
     assert counter(keys=[there[1]], args=[5]) == 6
     assert shared_cluster[2].client().execute_command("EVAL_RO", "return redis.call("
                                                       "'GET', KEYS[1])", 1, there[1]) == b"6"
+
+
+def test_transactions_run_on_their_owners(shared_cluster) -> None:
+    node = shared_cluster[0]
+    mine = keys_owned_by(node, "node-1", 2, "tx:a")
+    theirs = keys_owned_by(node, "node-2", 2, "tx:b")
+    third = keys_owned_by(node, "node-3", 1, "tx:c")
+    client = node.client()
+    # All keys on one other node: the block runs there, atomically.
+    pipe = client.pipeline(transaction=True)
+    pipe.set(theirs[0], "1").incr(theirs[0]).get(theirs[0]).ping().mget(theirs)
+    assert pipe.execute() == [True, 2, b"2", True, [b"2", None]]
+    # Keys on several nodes (a framework's set_many): each owner runs its part, the replies
+    # come back in the order queued.
+    pipe = client.pipeline(transaction=True)
+    for i, key in enumerate([mine[0], theirs[1], third[0], mine[1]]):
+        pipe.set(key, f"v{i}")
+        pipe.get(key)
+    pipe.incr(theirs[1])
+    replies = pipe.execute(raise_on_error=False)
+    assert replies[:8] == [True, b"v0", True, b"v1", True, b"v2", True, b"v3"]
+    assert isinstance(replies[8], redis.ResponseError)  # INCR of "v1": that command's error
+    assert shared_cluster[2].client().mget([mine[0], theirs[1], third[0], mine[1]]) == [
+        b"v0", b"v1", b"v2", b"v3"]
+    # WATCH: keys on one node only; a watched transaction of another node's keys is refused.
+    try:
+        client.execute_command("WATCH", mine[0], theirs[0])
+    except redis.ResponseError as exc:
+        assert "same slot" in str(exc)
+    else:
+        raise AssertionError("WATCH of keys on two owners must get CROSSSLOT")
+    with client.pipeline() as pipe:
+        pipe.watch(mine[0])
+        pipe.multi()
+        pipe.set(mine[0], "watched")
+        assert pipe.execute() == [True]
+    with client.pipeline() as pipe:
+        pipe.watch(mine[0])
+        shared_cluster[1].client().set(mine[0], "changed elsewhere")
+        pipe.multi()
+        pipe.set(mine[0], "lost")
+        try:
+            pipe.execute()
+        except redis.WatchError:
+            pass
+        else:
+            raise AssertionError("a watched key changed through another node: EXEC aborts")
+    assert client.get(mine[0]) == b"changed elsewhere"
