@@ -3,6 +3,7 @@ contract, so a plugin writes only what its role needs."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
@@ -26,6 +27,10 @@ class PersistenceBase:
 
     def __init__(self) -> None:
         self.status: PersistenceStatus | None = None
+        #: Held for the whole of a checkpoint. The manager never starts two, but a caller
+        #: that drives the plugin directly might while the manager's own is running, and two
+        #: writers on the plugin's one temporary file deadlock (LMDB) or corrupt it.
+        self.checkpoint_lock = asyncio.Lock()
 
     def open(self, status: Any) -> None:
         self.status = status

@@ -307,7 +307,11 @@ class PersistenceContract:
                     for _ in range(20):
                         harness.apply(random_mutation(rng, keys, self.databases_count, 16))
                     await harness.turn()
-                    await asyncio.sleep(0)
+                    # A real pause, as a loaded node has between bursts of requests. A loop
+                    # that never idles starves the writer thread of the GIL: the loop takes it
+                    # back after each brief release (select), and the thread's forced switch
+                    # never fires (measured: ~100 ms per GIL round trip of the thread).
+                    await asyncio.sleep(0.001)
 
             task = asyncio.create_task(writer())
             plugin = harness.plugin

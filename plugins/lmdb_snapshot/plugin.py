@@ -15,7 +15,6 @@ from distcache_core.contracts import SnapshotRef
 from distcache_core.errors import CorruptSnapshotError
 from distcache_core.persistence import KeyspaceImage, PersistenceBase, RecoveryTarget
 from distcache_core.persistence.files import ensure_directory, fsync_dir
-from distcache_core.persistence.pipeline import WritePipeline
 
 from .layout import CHECKSUM_MODULUS, LayoutError, db_name, decode_record, encode_items, entry_term
 from .settings import LmdbSnapshotSettings
@@ -148,27 +147,30 @@ class LmdbSnapshot(PersistenceBase):
                                                     >= settings.interval_seconds)
 
     async def checkpoint(self, image: KeyspaceImage) -> SnapshotRef | None:
+        async with self.checkpoint_lock:
+            return await self._write_checkpoint(image)
+
+    async def _write_checkpoint(self, image: KeyspaceImage) -> SnapshotRef:
         started = time.monotonic()
         writer = EnvironmentWriter(self.directory / f"{TMP_PREFIX}{os.getpid()}.lmdb",
                                    self.settings.map_size_bytes)
-        pipeline = WritePipeline(self._run)
         try:
             await self._run(writer.open)
+            # Each slice is written on the loop, right after it is read (store.py says why).
             async for db, items in image.entries():
                 name = db_name(db)
-                pairs, long_pairs, term_sum = encode_items(name, items)
-                await pipeline.submit(writer.put_block, name, pairs, long_pairs, term_sum)
+                writer.put_block(name, *encode_items(name, items))
             async for mutations in image.overlay():
-                await pipeline.submit(writer.apply, mutations)
-            await pipeline.drain()
+                writer.apply(mutations)
             assert image.seq is not None
             created_at_ms = int(time.time() * 1000)
+            writer.finish(image.seq, created_at_ms)
             final = self.directory / snapshot_name(image.seq)
             if final.exists():  # the same sequence number again: nothing changed since
                 await self._run(shutil.rmtree, final)
-            _, size = await self._run(writer.publish, image.seq, created_at_ms, final)
+            size = await self._run(writer.publish, final)
         except BaseException:
-            await pipeline.cancel()
+            writer.abort_slice()
             await self._run(writer.abort)
             raise
         self._last_seq, self._last_time = image.seq, time.time()

@@ -204,6 +204,10 @@ class MmapSnapshot(PersistenceBase):
                                                     >= settings.interval_seconds)
 
     async def checkpoint(self, image: KeyspaceImage) -> SnapshotRef | None:
+        async with self.checkpoint_lock:
+            return await self._write_checkpoint(image)
+
+    async def _write_checkpoint(self, image: KeyspaceImage) -> SnapshotRef:
         started = time.monotonic()
         writer = SnapshotFileWriter(self.directory)
         pipeline = WritePipeline(self._run)

@@ -210,6 +210,10 @@ class WalPersistence(PersistenceBase):
 
     async def checkpoint(self, image: KeyspaceImage) -> SnapshotRef | None:
         """BGREWRITEAOF: the keyspace as a base file, on the writer thread between flushes."""
+        async with self.checkpoint_lock:
+            return await self._write_checkpoint(image)
+
+    async def _write_checkpoint(self, image: KeyspaceImage) -> SnapshotRef:
         run = self.writer.run
         writer = BaseFileWriter(self.directory)
         pipeline = WritePipeline(self.writer.run_in_thread)
