@@ -95,7 +95,7 @@ def test_a_huge_count_costs_no_more_than_its_size(cls: type, data: bytes,
     assert peak[0] < 256 * 1024, f"{peak[0]} bytes traced for a {len(data)}-byte read"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(prefix=st.lists(st.sampled_from([GET, b"PING\r\n", encode_request(b"SET", b"k", b"+*~")]),
                        max_size=20),
        marker=st.sampled_from([b"*", b"~", b">", b"|"]),
