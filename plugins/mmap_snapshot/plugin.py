@@ -277,26 +277,24 @@ class MmapSnapshot(PersistenceBase):
 
 def restore_block(target: RecoveryTarget, db: int, keys: list[bytes], values: list[bytes],
                   expiries: list[int | None] | None) -> None:
-    """Restore one block's keys; keys whose expiry passed while the node was down stay out."""
+    """Restore one block's keys; keys whose expiry passed while the node was down stay out
+    (and are counted)."""
     engine = target.engine(db)
-    if expiries is None:  # no key of the block expires: nothing to filter
-        restore_many = getattr(engine, "restore_many", None)  # optional in the contract
-        if restore_many is not None:
-            restore_many(keys, values, repeat(None, len(keys)))
-            target.keys_loaded += len(keys)
-            return
-        expiries = [None] * len(keys)
     now_ms = target.now_ms
-    restore = engine.restore
-    loaded = expired = 0
-    for key, value, expire_at_ms in zip(keys, values, expiries, strict=True):
-        if expire_at_ms is not None and expire_at_ms <= now_ms:
-            engine.delete(key)
-            expired += 1
-        else:
-            restore(key, value, expire_at_ms)
-            loaded += 1
-    target.keys_loaded += loaded
+    expired = 0 if expiries is None else sum(
+        1 for e in expiries if e is not None and e <= now_ms)
+    restore_many = getattr(engine, "restore_many", None)  # optional in the contract
+    if restore_many is not None:
+        restore_many(keys, values, repeat(None, len(keys)) if expiries is None else expiries)
+    else:
+        restore, delete = engine.restore, engine.delete
+        for key, value, expire_at_ms in zip(keys, values, expiries or repeat(None),
+                                            strict=False):
+            if expire_at_ms is not None and expire_at_ms <= now_ms:
+                delete(key)
+            else:
+                restore(key, value, expire_at_ms)
+    target.keys_loaded += len(keys) - expired
     target.keys_expired += expired
 
 
