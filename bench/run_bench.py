@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchlib import cluster, report, resp, servers
+from benchlib import cluster, durability, report, resp, servers
 from benchlib.report import Case, MemoryResult, RunResult
 from benchlib.servers import CLK_TCK, BenchError, Server
 
@@ -229,6 +229,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--distcache-args", default="", metavar="'ARGS'",
                         help="extra arguments for `distcache serve`, e.g. "
                              "\"--set node.log_level=warning\"")
+    parser.add_argument("--skip-durability", action="store_true",
+                        help="leave out the durability table (persistence against Redis's)")
+    parser.add_argument("--durability-only", action="store_true",
+                        help="run only the durability table")
     parser.add_argument("--output", type=Path, default=None, metavar="PATH",
                         help="JSON file (default bench/results/<date>-<shortcommit>.json)")
     parser.add_argument("--no-cluster", action="store_true",
@@ -326,8 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[RunResult] = []
     memory: dict[str, MemoryResult] = {}
     cluster_result: dict[str, Any] = {}
+    durability_results: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="distcache-bench-") as tmp:
-        if not args.cluster_only:
+        if not (args.cluster_only or args.durability_only):
             done = phase("throughput, latency and CPU (redis-benchmark)")
             with server_pair(Path(tmp), args.distcache_args) as pair:
                 runs = run_rounds(pair, cases, args.rounds)
@@ -341,12 +346,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                           f"{m.rss_before:,} -> {m.rss_after:,} B, load {m.load_s:.1f} s)",
                           flush=True)
             done()
-        if not args.no_cluster:
+        if not (args.no_cluster or args.durability_only):
             done = phase("cluster: one node of 3, replication factor 1 and 2, against 1 node")
             cluster_result = cluster.run(REPO, Path(tmp), args.quick, args.rounds,
                                          parse_csv)
             done()
+        if not (args.skip_durability or args.cluster_only):
+            done = phase("durability: persistence against Redis's AOF and RDB")
+            durability_results = durability.run(REPO, Path(tmp), quick=args.quick,
+                                                 rounds=args.rounds)
+            done()
     machine["other_processes_cpu_share"] = round(watch.others_share(machine["cores_usable"]), 4)
+    output = args.output or default_output(git, now)
+    settings = {"rounds": args.rounds, "quick": args.quick,
+                "distcache_args": args.distcache_args, "memory_keys": args.keys,
+                "cases": cases}
+    if args.durability_only:
+        assert durability_results is not None
+        print("\n" + durability.table(durability_results))
+        report.write_json(output, {
+            "schema": 1, "date": now.isoformat(timespec="seconds"), "git": git,
+            "machine": machine, "settings": settings, "durability": durability_results})
+        warn_if_busy(machine["other_processes_cpu_share"])
+        print(f"\nresults: {output}")
+        return 0
     summaries = report.summarise(cases, runs)
     header = (f"DistCache vs Redis: medians of {args.rounds} round(s), "
               f"{'quick' if args.quick else 'full'} run, {now:%Y-%m-%d %H:%M} UTC")
@@ -356,16 +379,14 @@ def main(argv: Sequence[str] | None = None) -> int:
               "to their owner), CPU of every node per request")
         print(cluster.table(cluster_result))
         targets = [*targets, *cluster_result["targets"]]
-    output = args.output or default_output(git, now)
+    if durability_results is not None:
+        print("\n" + durability.table(durability_results))
     report.write_json(output, {
         "schema": 1, "date": now.isoformat(timespec="seconds"), "git": git,
-        "machine": machine,
-        "settings": {"rounds": args.rounds, "quick": args.quick,
-                     "distcache_args": args.distcache_args, "memory_keys": args.keys,
-                     "cases": cases, "cluster": not args.no_cluster},
+        "machine": machine, "settings": {**settings, "cluster": not args.no_cluster},
         "summary": summaries, "memory": memory, "targets": targets,
         "targets_passed": sum(t.passed is True for t in targets), "runs": runs,
-        "cluster": cluster_result,
+        "cluster": cluster_result, "durability": durability_results,
     })
     warn_if_busy(machine["other_processes_cpu_share"])
     print(f"\nresults: {output}")

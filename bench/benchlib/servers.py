@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,11 +175,13 @@ def tool_version(binary: str) -> str:
     return out or "unknown"
 
 
-def start_redis(workdir: Path) -> Server:
+def start_redis(workdir: Path, extra_args: Sequence[str] = ()) -> Server:
+    """redis-server without persistence; ``extra_args`` come last and override (the
+    durability table turns the AOF on and points ``--dir`` elsewhere)."""
     port = free_port()
     log_path = workdir / f"redis-{port}.log"
     cmd = ["redis-server", "--save", "", "--appendonly", "no", "--port", str(port),
-           "--bind", LOOPBACK, "--daemonize", "no", "--dir", str(workdir)]
+           "--bind", LOOPBACK, "--daemonize", "no", "--dir", str(workdir), *extra_args]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)

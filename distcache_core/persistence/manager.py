@@ -14,6 +14,7 @@ snapshot covers, so one damaged snapshot still leaves an older one plus the log 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Sequence
@@ -126,11 +127,23 @@ class PersistenceManager:
         self._stream = stream
         started = time.monotonic()
         target = RecoveryTarget(self._databases, self.status)
-        snapshot = await self._load_newest_snapshot(target)
-        after_seq = snapshot.seq if snapshot else 0
-        last_seq = after_seq
-        for plugin in self._of_role("log"):
-            last_seq = max(last_seq, await plugin.replay(after_seq, target))
+        # Loading allocates in bulk and nothing it allocates forms cycles: the collector
+        # would only pause the loop (see KeyspaceImage) and slow the load.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            snapshot = await self._load_newest_snapshot(target)
+            after_seq = snapshot.seq if snapshot else 0
+            last_seq = after_seq
+            for plugin in self._of_role("log"):
+                last_seq = max(last_seq, await plugin.replay(after_seq, target))
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        if self.plugins:
+            # What recovery built lives as long as the node: out of the collector's sight,
+            # a full collection no longer walks the loaded keyspace (200 ms at 1M keys).
+            gc.freeze()
         report = RecoveryReport(
             keys_loaded=target.keys_loaded, records_replayed=target.records_replayed,
             last_sequence=last_seq, snapshot=snapshot.path if snapshot else "",
