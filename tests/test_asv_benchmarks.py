@@ -72,7 +72,8 @@ def hooks(owner: Any, name: str) -> list[Any]:
 
 
 def test_every_component_has_benchmarks() -> None:
-    assert {"bench_engine", "bench_protocol", "bench_dispatch", "bench_roundtrip"} <= set(MODULES)
+    assert {"bench_engine", "bench_protocol", "bench_dispatch", "bench_roundtrip",
+            "bench_persistence"} <= set(MODULES)
     for module_name in MODULES:
         assert any(case.values[0] == module_name for case in benchmark_cases()), module_name
 
