@@ -142,16 +142,25 @@ def set_rps(server: Server, requests: int) -> float:
 
 def measure_throughput(repo: Path, workdir: Path, rounds: int, requests: int
                        ) -> list[ThroughputRow]:
+    """All five servers run at once and take turns, round after round, so each comparison
+    is made under the same conditions (the machine is shared)."""
     plans = [("always", ALWAYS, ["--appendonly", "yes", "--appendfsync", "always"]),
              ("everysec", EVERYSEC, ["--appendonly", "yes", "--appendfsync", "everysec"]),
              ("none", [], None)]
-    rows = []
-    for name, ours, theirs in plans:
-        row = ThroughputRow(name)
-        node = start_distcache(repo, workdir, workdir / f"tp-{name}", ours)
-        redis = start_redis(workdir, workdir / f"tp-redis-{name}", theirs) if theirs else None
-        try:
-            for round_no in range(1, rounds + 1):
+    rows = {name: ThroughputRow(name) for name, _, _ in plans}
+    started: list[tuple[str, Server, Server | None]] = []
+    try:
+        for name, ours, theirs in plans:
+            node = start_distcache(repo, workdir, workdir / f"tp-{name}", ours)
+            redis = None
+            try:
+                if theirs is not None:
+                    redis = start_redis(workdir, workdir / f"tp-redis-{name}", theirs)
+            finally:
+                started.append((name, node, redis))
+        for round_no in range(1, rounds + 1):
+            for name, node, redis in started:
+                row = rows[name]
                 row.distcache_rps.append(set_rps(node, requests))
                 if redis is not None:
                     row.redis_rps.append(set_rps(redis, requests))
@@ -159,16 +168,17 @@ def measure_throughput(repo: Path, workdir: Path, rounds: int, requests: int
                       f"{row.distcache_rps[-1]:>10,.0f} ops/s"
                       + (f"   redis {row.redis_rps[-1]:>10,.0f} ops/s" if redis else ""),
                       flush=True)
+        for name, node, _ in started:
             if name != "none":
                 fields = info(node)
                 if fields.get("wal_fsyncs", "0") != "0":
-                    row.writes_per_fsync = float(fields["wal_writes_per_fsync"])
-        finally:
+                    rows[name].writes_per_fsync = float(fields["wal_writes_per_fsync"])
+    finally:
+        for _, node, redis in started:
             node.stop()
             if redis is not None:
                 redis.stop()
-        rows.append(row)
-    return rows
+    return list(rows.values())
 
 
 # -- recovery ---------------------------------------------------------------------------------
