@@ -131,6 +131,7 @@ class PersistenceManager:
         # would only pause the loop (see KeyspaceImage) and slow the load.
         gc_was_enabled = gc.isenabled()
         gc.disable()
+        target.hold_expiry()  # a later record may revive a key whose expiry passed
         try:
             snapshot = await self._load_newest_snapshot(target)
             after_seq = snapshot.seq if snapshot else 0
@@ -138,6 +139,7 @@ class PersistenceManager:
             for plugin in self._of_role("log"):
                 last_seq = max(last_seq, await plugin.replay(after_seq, target))
         finally:
+            target.end_hold()
             if gc_was_enabled:
                 gc.enable()
         if self.plugins:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from itertools import repeat
 from typing import Any
 
 from ..contracts import StorageEngine
@@ -24,9 +27,16 @@ def unix_time_ms() -> int:
 class RecoveryTarget:
     """The engines being filled, the counters of the recovery report and its progress.
 
-    A loader's inner loop calls ``target.restore`` (or, faster, ``target.databases[db]
-    .restore`` after checking ``now_ms`` itself), and every few hundred records
+    A loader's inner loop calls ``target.restore`` (or, faster, ``target.restore_block``),
+    and every few hundred records
     ``if target.should_pause(): await target.pause(bytes_read_since_last_pause)``.
+
+    Keys whose expiry passed while the node was down: a later record of the log may still
+    move that expiry (SET k v PX 100, then EXPIRE k 3600, then a restart an hour later: k is
+    alive). So while :meth:`hold_expiry` is in force (engines with ``loading()``, which
+    suspends their expiry, as Redis expires nothing while it loads), such keys go into the
+    engine like any other, are remembered, and :meth:`end_hold` removes those still expired
+    once everything is replayed. Without it they are left out at once.
     """
 
     def __init__(self, databases: Any, status: PersistenceStatus, *,
@@ -42,10 +52,50 @@ class RecoveryTarget:
         self.records_replayed = 0
         self.warnings: list[str] = []
         self._deadline = time.perf_counter() + slice_seconds
+        self._holding: ExitStack | None = None
+        self._held_engines: set[int] = set()
+        #: (engine, key) restored with a passed expiry while expiry was held.
+        self._expired: list[tuple[Any, bytes]] = []
+
+    def hold_expiry(self) -> None:
+        """From now until :meth:`end_hold`, engines that can suspend expiry do."""
+        self._holding = ExitStack()
+
+    def end_hold(self) -> None:
+        """Resume expiry and remove the keys restored expired that nothing revived."""
+        if self._holding is None:
+            return
+        self._holding.close()
+        self._holding = None
+        self._held_engines.clear()
+        now_ms = unix_time_ms()
+        for engine, key in self._expired:
+            try:
+                expire_at_ms = engine.get_expire_at(key)
+            except KeyError:  # deleted by a later record: it was counted expired
+                continue
+            if expire_at_ms is not None and expire_at_ms <= now_ms:
+                engine.delete(key)
+            else:  # a later record moved its expiry: alive after all
+                self.keys_expired -= 1
+                self.keys_loaded += 1
+        self._expired.clear()
+
+    def _holds(self, engine: Any) -> bool:
+        if self._holding is None:
+            return False
+        if id(engine) not in self._held_engines:
+            loading = getattr(engine, "loading", None)  # optional in the contract
+            if loading is None:
+                return False
+            self._holding.enter_context(loading())
+            self._held_engines.add(id(engine))
+        return True
 
     def engine(self, db: int) -> StorageEngine:
         try:
             engine: StorageEngine = self.databases[db]
+            self._holds(engine)
             return engine
         except (IndexError, CommandError):
             raise PersistenceError(
@@ -54,23 +104,46 @@ class RecoveryTarget:
 
     def restore(self, db: int, key: bytes, value: bytes, expire_at_ms: int | None) -> None:
         """One key of a snapshot. A key whose expiry passed while the node was down is not
-        restored (and any older copy of it goes: it expired)."""
-        if expire_at_ms is not None and expire_at_ms <= self.now_ms:
-            self.engine(db).delete(key)
-            self.keys_expired += 1
-            return
-        self.engine(db).restore(key, value, expire_at_ms)
-        self.keys_loaded += 1
+        restored (and any older copy of it goes: it expired; see the class docstring)."""
+        if self._put(self.engine(db), key, value, expire_at_ms):
+            self.keys_loaded += 1
 
     def apply_set(self, db: int, key: bytes, value: bytes, expire_at_ms: int | None) -> None:
         """A SET record of a log: ``restore`` counted as a replayed record."""
-        engine = self.engine(db)
-        if expire_at_ms is not None and expire_at_ms <= self.now_ms:
-            engine.delete(key)
-            self.keys_expired += 1
-        else:
-            engine.restore(key, value, expire_at_ms)
+        self._put(self.engine(db), key, value, expire_at_ms)
         self.records_replayed += 1
+
+    def _put(self, engine: Any, key: bytes, value: bytes, expire_at_ms: int | None) -> bool:
+        """Restore one key; False (and counted) when its expiry has passed."""
+        if expire_at_ms is None or expire_at_ms > self.now_ms:
+            engine.restore(key, value, expire_at_ms)
+            return True
+        self.keys_expired += 1
+        if self._holds(engine):
+            engine.restore(key, value, expire_at_ms)
+            self._expired.append((engine, key))
+        else:
+            engine.delete(key)
+        return False
+
+    def restore_block(self, engine: Any, keys: Sequence[bytes], values: Sequence[bytes],
+                      expiries: Sequence[int | None] | None) -> None:
+        """A block of a snapshot into ``engine`` (from :meth:`engine`), in bulk when it can
+        (``restore_many``, optional in the contract); expired keys as in :meth:`restore`."""
+        now_ms = self.now_ms
+        expired = [] if expiries is None else [
+            key for key, e in zip(keys, expiries, strict=True) if e is not None and e <= now_ms]
+        restore_many = getattr(engine, "restore_many", None)
+        if restore_many is not None and (not expired or self._holds(engine)):
+            restore_many(keys, values, repeat(None, len(keys)) if expiries is None else expiries)
+            self._expired.extend((engine, key) for key in expired)
+            self.keys_loaded += len(keys) - len(expired)
+            self.keys_expired += len(expired)
+            return
+        for key, value, expire_at_ms in zip(keys, values, expiries or repeat(None),
+                                            strict=False):
+            if self._put(engine, key, value, expire_at_ms):
+                self.keys_loaded += 1
 
     def apply(self, mutation: Mutation) -> None:
         """One record of a log (or of a snapshot's overlay), whatever its op."""
@@ -104,3 +177,4 @@ class RecoveryTarget:
         for engine in self.databases:
             engine.clear()
         self.keys_loaded = self.keys_expired = self.records_replayed = 0
+        self._expired.clear()

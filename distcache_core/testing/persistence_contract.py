@@ -273,6 +273,9 @@ class PersistenceContract:
                 Mutation(Op.SET, 0, b"forever", b"3"),
                 Mutation(Op.SET, 2, b"expire-later", b"4"),
                 Mutation(Op.EXPIRE, 2, b"expire-later", None, soon),
+                # Expired by its SET's time, revived by the EXPIRE after it: alive.
+                Mutation(Op.SET, 0, b"revived", b"5", soon),
+                Mutation(Op.EXPIRE, 0, b"revived", None, later),
             ])
             await self.persist(harness)
             await harness.stop(save=False)
@@ -283,7 +286,8 @@ class PersistenceContract:
 
         async def check(harness: Harness, report: Any) -> None:
             assert engine_state(harness.databases) == {
-                (1, b"long"): (b"2", later), (0, b"forever"): (b"3", None)}
+                (1, b"long"): (b"2", later), (0, b"forever"): (b"3", None),
+                (0, b"revived"): (b"5", later)}
             assert report.keys_expired >= 1
 
         self.restart(data_dir, check)

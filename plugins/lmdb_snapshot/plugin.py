@@ -125,7 +125,7 @@ class LmdbSnapshot(PersistenceBase):
                         total += sum(map(_crc32, map(itemgetter(1), batch),
                                          map(_crc32, map(itemgetter(0), batch),
                                              repeat(name_crc))))
-                        _restore(target, engine, keys, values, expiries)
+                        target.restore_block(engine, keys, values, expiries)
                         count += len(batch)
                         if target.should_pause():
                             # Progress in keys, scaled to the environment's bytes.
@@ -239,25 +239,6 @@ def _decode_batch(batch: list[tuple[bytes, bytes]]
         add_value(record[RECORD_SIZE:])
         add_expiry(expire_at_ms if flags & HAS_EXPIRY else None)
     return keys, values, expiries
-
-
-def _restore(target: RecoveryTarget, engine: Any, keys: list[bytes], values: list[bytes],
-             expiries: list[int | None]) -> None:
-    """A batch into the engine, in bulk when it can (``restore_many``); keys whose expiry
-    passed while the node was down stay out and are counted."""
-    now_ms = target.now_ms
-    expired = sum(1 for e in expiries if e is not None and e <= now_ms)
-    restore_many = getattr(engine, "restore_many", None)  # optional in the contract
-    if restore_many is not None:
-        restore_many(keys, values, expiries)
-    else:
-        for key, value, expire_at_ms in zip(keys, values, expiries, strict=True):
-            if expire_at_ms is not None and expire_at_ms <= now_ms:
-                engine.delete(key)
-            else:
-                engine.restore(key, value, expire_at_ms)
-    target.keys_loaded += len(keys) - expired
-    target.keys_expired += expired
 
 
 def _delete(paths: list[Path], directory: Path) -> None:

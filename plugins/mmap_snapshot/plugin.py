@@ -9,7 +9,6 @@ import re
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from itertools import repeat
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -167,7 +166,7 @@ class MmapSnapshot(PersistenceBase):
                 if overlay_seen:
                     raise FormatError(f"keys block at offset {offset} after the overlay")
                 db, keys, values, expiries = decode_keys(data, start, stop, count)
-                restore_block(target, db, keys, values, expiries)
+                target.restore_block(target.engine(db), keys, values, expiries)
                 keys_seen += count
             else:
                 for mutation in decode_overlay(data, start, stop, count):
@@ -273,29 +272,6 @@ class MmapSnapshot(PersistenceBase):
         from .check import check_snapshots
 
         return check_snapshots(Path(path), out)
-
-
-def restore_block(target: RecoveryTarget, db: int, keys: list[bytes], values: list[bytes],
-                  expiries: list[int | None] | None) -> None:
-    """Restore one block's keys; keys whose expiry passed while the node was down stay out
-    (and are counted)."""
-    engine = target.engine(db)
-    now_ms = target.now_ms
-    expired = 0 if expiries is None else sum(
-        1 for e in expiries if e is not None and e <= now_ms)
-    restore_many = getattr(engine, "restore_many", None)  # optional in the contract
-    if restore_many is not None:
-        restore_many(keys, values, repeat(None, len(keys)) if expiries is None else expiries)
-    else:
-        restore, delete = engine.restore, engine.delete
-        for key, value, expire_at_ms in zip(keys, values, expiries or repeat(None),
-                                            strict=False):
-            if expire_at_ms is not None and expire_at_ms <= now_ms:
-                delete(key)
-            else:
-                restore(key, value, expire_at_ms)
-    target.keys_loaded += len(keys) - expired
-    target.keys_expired += expired
 
 
 def _body_crc(data: mmap.mmap) -> int:

@@ -78,6 +78,38 @@ def test_writes_survive_a_restart(tmp_path: Path, node_process) -> None:
     assert fields["last_recovery"]["records"] > 0
 
 
+@pytest.mark.parametrize("snapshot", ["mmap_snapshot", "lmdb_snapshot"])
+def test_a_key_whose_first_expiry_passed_while_down_but_was_extended_survives(
+        tmp_path: Path, node_process, snapshot: str) -> None:
+    # The snapshot holds "k" with a 300 ms expiry; the log after it moves that expiry an
+    # hour out. Restarted after the 300 ms, replaying both must leave "k" alive, and a key
+    # whose only expiry passed stays gone (and is not counted among the keys).
+    data_dir = tmp_path / "data"
+    args = serve_args(data_dir, "--set", f'node.persistence=["wal", "{snapshot}"]',
+                      "--set", 'plugins.wal.fsync="always"')
+    proc = node_process(*args)
+    r = client(proc)
+    r.set("k", "v", px=300)
+    r.set("dies", "d", px=300)
+    r.set("log-only", "w", px=300)
+    r.save()
+    r.pexpire("k", 3_600_000)
+    r.pexpire("log-only", 3_600_000)
+    expire_at = r.pexpiretime("k")
+    r.shutdown(nosave=True)
+    proc.proc.wait(10)
+    time.sleep(0.4)
+
+    proc = node_process(*args)
+    r = client(proc)
+    assert r.get("k") == b"v" and r.pexpiretime("k") == expire_at
+    assert r.get("log-only") == b"w"
+    assert r.get("dies") is None
+    assert r.dbsize() == 2
+    recovery = r.info("persistence")["last_recovery"]
+    assert recovery["expired"] == 1, recovery  # "dies"; the two revived ones are loaded
+
+
 def test_data_commands_get_loading_while_the_node_recovers(tmp_path: Path, node_process
                                                           ) -> None:
     data_dir = tmp_path / "data"
