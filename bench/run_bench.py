@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchlib import cluster, durability, report, resp, servers
+from benchlib import cluster, durability, hostile, report, resp, servers
 from benchlib.report import Case, MemoryResult, RunResult
 from benchlib.servers import CLK_TCK, BenchError, Server
 
@@ -235,6 +235,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="run only the durability table")
     parser.add_argument("--output", type=Path, default=None, metavar="PATH",
                         help="JSON file (default bench/results/<date>-<shortcommit>.json)")
+    parser.add_argument("--no-hostile", action="store_true",
+                        help="skip the hostile-client table (worst PING beside a fuzzer)")
+    parser.add_argument("--hostile-only", action="store_true",
+                        help="only the hostile-client table")
     parser.add_argument("--no-cluster", action="store_true",
                         help="skip the cluster table (3-node clusters, replication 1 and 2)")
     parser.add_argument("--cluster-only", action="store_true",
@@ -331,8 +335,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     memory: dict[str, MemoryResult] = {}
     cluster_result: dict[str, Any] = {}
     durability_results: dict[str, Any] | None = None
+    hostile_results: dict[str, Any] | None = None
+    only = args.cluster_only or args.durability_only or args.hostile_only
     with tempfile.TemporaryDirectory(prefix="distcache-bench-") as tmp:
-        if not (args.cluster_only or args.durability_only):
+        if not only:
             done = phase("throughput, latency and CPU (redis-benchmark)")
             with server_pair(Path(tmp), args.distcache_args) as pair:
                 runs = run_rounds(pair, cases, args.rounds)
@@ -346,12 +352,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                           f"{m.rss_before:,} -> {m.rss_after:,} B, load {m.load_s:.1f} s)",
                           flush=True)
             done()
-        if not (args.no_cluster or args.durability_only):
+        if not args.no_hostile and (args.hostile_only or not only):
+            done = phase("hostile clients: worst PING beside a fuzzer of huge headers")
+            hostile_results = hostile.run(REPO, Path(tmp), quick=args.quick)
+            done()
+        if not args.no_cluster and (args.cluster_only or not only):
             done = phase("cluster: one node of 3, replication factor 1 and 2, against 1 node")
             cluster_result = cluster.run(REPO, Path(tmp), args.quick, args.rounds,
                                          parse_csv)
             done()
-        if not (args.skip_durability or args.cluster_only):
+        if not args.skip_durability and (args.durability_only or not only):
             done = phase("durability: persistence against Redis's AOF and RDB")
             durability_results = durability.run(REPO, Path(tmp), quick=args.quick,
                                                  rounds=args.rounds)
@@ -381,12 +391,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         targets = [*targets, *cluster_result["targets"]]
     if durability_results is not None:
         print("\n" + durability.table(durability_results))
+    if hostile_results is not None:
+        print("\n" + hostile.table(hostile_results))
     report.write_json(output, {
         "schema": 1, "date": now.isoformat(timespec="seconds"), "git": git,
         "machine": machine, "settings": {**settings, "cluster": not args.no_cluster},
         "summary": summaries, "memory": memory, "targets": targets,
         "targets_passed": sum(t.passed is True for t in targets), "runs": runs,
         "cluster": cluster_result, "durability": durability_results,
+        "hostile": hostile_results,
     })
     warn_if_busy(machine["other_processes_cpu_share"])
     print(f"\nresults: {output}")
