@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -146,6 +147,12 @@ class Node:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        # Everything built so far (modules, plugins, the command table) lives as long as the
+        # node: out of the cyclic collector's sight, the first full collection no longer
+        # walks it while clients wait (measured: a 23 ms PING beside the hostile-client
+        # bench's first burst of connections, 1.6 ms at worst after it).
+        gc.collect()
+        gc.freeze()
         self.persistence.open()  # the data dir is ours and writable, or no start at all
         self._listener = await loop.create_server(
             self.server.protocol_factory, self.config.node.host, self.config.node.port,
