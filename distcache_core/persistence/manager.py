@@ -439,7 +439,10 @@ class PersistenceManager:
                       key=lambda ref: ref.seq, reverse=True)
         if not refs:
             return
-        retain_after = refs[1].seq if len(refs) > 1 else refs[0].seq
+        # Keep the log back to the snapshot before the newest, so a damaged newest one falls
+        # back to it and the log; while only one exists, keep the whole log (its fallback is
+        # the log alone).
+        retain_after = refs[1].seq if len(refs) > 1 else 0
         for plugin in self._of_role("log"):
             await plugin.compact(retain_after)
 

@@ -365,3 +365,31 @@ def test_snapshot_then_log_after_kill_9(tmp_path: Path, node_process, snapshot: 
     assert fields["rdb_last_load_keys_loaded"] == 2000
     assert fields["last_recovery"]["records"] == 4  # two DELs, a SET, an INCR
     assert list((data_dir / snapshot).glob("snapshot-*"))
+
+
+def test_a_damaged_only_snapshot_falls_back_to_the_whole_log(tmp_path: Path,
+                                                              node_process) -> None:
+    """One snapshot, taken after writes: compaction must not drop the log records it covers
+    (they are its fallback), so damaging it costs no data on restart."""
+    data_dir = tmp_path / "data"
+    args = serve_args(data_dir, "--set", 'node.persistence=["wal", "mmap_snapshot"]',
+                      "--set", 'plugins.wal.fsync="always"',
+                      "--set", "plugins.wal.segment_max_bytes=4096")
+    proc = node_process(*args)
+    r = client(proc)
+    for index in range(300):
+        r.set(f"k{index}", f"v{index}" * 10)
+    assert r.execute_command("SAVE")
+    r.set("after", "save")
+    proc.proc.kill()
+    proc.proc.wait(10)
+    (snapshot,) = (data_dir / "mmap_snapshot").glob("snapshot-*")
+    damaged = bytearray(snapshot.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    snapshot.write_bytes(bytes(damaged))
+
+    proc = node_process(*args)
+    r = client(proc)
+    assert r.dbsize() == 301
+    assert r.get("k0") == b"v0" * 10 and r.get("k299") == b"v299" * 10
+    assert r.get("after") == b"save"
