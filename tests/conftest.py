@@ -344,3 +344,28 @@ def builtin_node() -> Iterator[NodeThread]:
         yield node
     finally:
         node.stop()
+
+
+# -- a real browser (the dashboard tests) ----------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        subprocess.run(["sh", str(Path(__file__).resolve().parent / "ensure_chromium.sh")],
+                       check=False, timeout=900)
+    if not os.path.exists(CHROMIUM) or shutil.which("chromium") is None:
+        pytest.skip("Chromium is not installed and tests/ensure_chromium.sh could not "
+                    "install it (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
