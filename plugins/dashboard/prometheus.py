@@ -107,6 +107,7 @@ class NodeCollector(Collector):
                                 value=len(metrics.slowlog))
         yield GaugeMetricFamily(ns("slowlog_last_id"), "Id of the newest slow log entry.",
                                 value=metrics.slowlog.next_id - 1)
+        yield from self._persistence(node)
         yield from self._cluster(node)
 
     def _commands(self, metrics: Any) -> Iterator[Metric]:
@@ -133,6 +134,28 @@ class NodeCollector(Collector):
                         latency.name, stats.name, p, values[p]))
                 latency.add_metric(label, count_value=stats.calls, sum_value=stats.usec)
         yield from (calls, seconds, rejected, failed, latency)
+
+    def _persistence(self, node: Any) -> Iterator[Metric]:
+        """The Redis exporter's persistence gauges, and the WAL's fsync time as a summary
+        (count and seconds: rate() of both gives the mean fsync latency)."""
+        ns = self._name
+        fields = dict(node.persistence.info_fields())
+        for field, name, doc in (
+                ("loading", "loading_dump_file", "Whether the node is loading its data."),
+                ("rdb_changes_since_last_save", "rdb_changes_since_last_save",
+                 "Writes since the last snapshot."),
+                ("rdb_last_save_time", "rdb_last_save_timestamp_seconds",
+                 "When the last snapshot was saved."),
+                ("aof_enabled", "aof_enabled", "Whether the write-ahead log is on."),
+                ("aof_current_size", "aof_current_size_bytes", "The log's size on disk.")):
+            if str(fields.get(field, "")).lstrip("-").isdigit():
+                yield GaugeMetricFamily(ns(name), doc, value=int(fields[field]))
+        if "wal_fsyncs" in fields:
+            fsync = SummaryMetricFamily(ns("wal_fsync_seconds"), "Time in fdatasync of the "
+                                        "write-ahead log.")
+            fsync.add_metric([], count_value=int(fields["wal_fsyncs"]),
+                             sum_value=float(fields.get("wal_fsync_seconds_total", 0)))
+            yield fsync
 
     def _cluster(self, node: Any) -> Iterator[Metric]:
         ns = self._name

@@ -279,6 +279,7 @@ class WalPersistence(PersistenceBase):
             ("wal_records_written", writer.records),
             ("wal_flushes", writer.flushes),
             ("wal_fsyncs", writer.fsyncs),
+            ("wal_fsync_seconds_total", f"{self.segment.fsync_seconds_total:.6f}"),
             ("wal_writes_per_fsync",
              f"{writer.records_synced / writer.fsyncs:.2f}" if writer.fsyncs else "0.00"),
             ("wal_segments", len(self.segment.logs)),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import attrs
@@ -93,6 +94,8 @@ class ActiveSegment:
         self.broken: str | None = None
         #: Bytes written since the last sync.
         self.unsynced = 0
+        #: Seconds spent in fdatasync on appends and syncs (the writer thread adds to it).
+        self.fsync_seconds_total = 0.0
 
     def open_existing(self, segment: SegmentFile, valid_size: int) -> None:
         """Append to ``segment``, whose first ``valid_size`` bytes recovery checked."""
@@ -127,7 +130,7 @@ class ActiveSegment:
         try:
             write_all(self.fd, data)
             if sync:
-                os.fdatasync(self.fd)
+                self._fdatasync()
         except OSError as exc:
             try:
                 os.ftruncate(self.fd, before)
@@ -144,8 +147,15 @@ class ActiveSegment:
 
     def sync(self) -> None:
         if self.fd is not None and self.unsynced:
-            os.fdatasync(self.fd)
+            self._fdatasync()
             self.unsynced = 0
+
+    def _fdatasync(self) -> None:
+        """On the writer thread; the loop reads the totals (INFO, /metrics)."""
+        assert self.fd is not None
+        started = time.perf_counter()
+        os.fdatasync(self.fd)
+        self.fsync_seconds_total += time.perf_counter() - started
 
     def roll(self, first_seq: int) -> None:
         """Close the active segment (synced) and start the next at ``first_seq``."""

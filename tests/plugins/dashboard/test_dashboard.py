@@ -220,3 +220,20 @@ def test_a_scrape_of_many_keys_is_quick(make_node) -> None:
     took = time.perf_counter() - started
     assert metrics[("redis_db_keys", (("db", "db0"),))] == 200_000
     assert took < 1.0  # about a millisecond here; the bound is for a loaded CI machine
+
+
+def test_persistence_metrics_and_the_wal_fsync_time(make_node, tmp_path) -> None:
+    node = make_node(*DASHBOARD, 'node.persistence=["wal"]', 'plugins.wal.fsync="always"',
+                     f'node.data_dir="{tmp_path / "data"}"')
+    r = redis.Redis(port=node.port, socket_timeout=5)
+    for index in range(20):
+        r.set(f"k{index}", "v")
+    metrics = scrape(node)
+    info = r.info("persistence")
+    assert metrics[("redis_aof_enabled", ())] == 1
+    assert metrics[("redis_loading_dump_file", ())] == 0
+    assert metrics[("redis_wal_fsync_seconds_count", ())] == info["wal_fsyncs"] >= 1
+    assert 0 < metrics[("redis_wal_fsync_seconds_sum", ())] <= float(
+        info["wal_fsync_seconds_total"]) + 1e-6
+    assert metrics[("redis_rdb_changes_since_last_save", ())] >= 20
+    r.close()
