@@ -99,14 +99,7 @@ class PeerLink(asyncio.Protocol):
         if db != self.db:
             self._queue(encode_command(b"SELECT", db), _ignore, None, None)
             self.db = db
-        waiting = self.waiting
-        if not waiting:
-            self._waiting_since = _monotonic_ms()
-        waiting.append((done, arg, hint))
-        self._out.append(payload)
-        if not self._flush_scheduled and self.connected:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        self._queue(payload, done, arg, hint)
 
     def _queue(self, payload: bytes, done: Done, arg: Any, hint: bytes | None) -> None:
         waiting = self.waiting
