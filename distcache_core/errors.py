@@ -74,8 +74,8 @@ class CorruptLogError(PersistenceError):
 
     def __init__(self, path: str, offset: int, reason: str, repair_hint: str) -> None:
         super().__init__(f"{path}: corrupt record at offset {offset}: {reason}; the node will "
-                         f"not start. Inspect it with `{repair_hint}` and add --repair to keep "
-                         "the records before it (a backup is kept)")
+                         f"not start. Inspect it with `{repair_hint}`; `{repair_hint} --repair` "
+                         "keeps the records before it (a backup is kept)")
         self.path = path
         self.offset = offset
         self.reason = reason

@@ -22,7 +22,8 @@ import redis
 from distcache_core.config import ConfigSources
 
 REPO = Path(__file__).resolve().parent.parent
-LISTENING_RE = re.compile(r"listening on (\S+):(\d+)")
+#: The ready line, or (a node with persistence) the earlier one it prints while it loads.
+LISTENING_RE = re.compile(r"(?:listening|-LOADING) on (\S+):(\d+)")
 
 
 class NodeThread:

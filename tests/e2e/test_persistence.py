@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +16,17 @@ from pathlib import Path
 import pytest
 import redis
 
+from distcache_core.mutations import Mutation, Op
 from distcache_core.persistence import LOADING_ERROR
 from distcache_core.protocol import encode_request
 from distcache_core.testing.differential import RawSession
-from distcache_plugins.wal.segments import list_files
+from distcache_plugins.wal.format import (
+    KIND_LOG,
+    SEGMENT_HEADER_SIZE,
+    append_mutation,
+    segment_header,
+)
+from distcache_plugins.wal.segments import list_files, log_name
 
 WAL_ALWAYS = ("--set", 'node.persistence=["wal"]', "--set", 'plugins.wal.fsync="always"')
 
@@ -204,7 +212,10 @@ def test_a_damaged_log_refuses_to_start_and_check_wal_repairs_it(tmp_path: Path,
     assert done.returncode == 2, done.stderr
     message = done.stderr
     assert str(segment) in message and re.search(r"offset \d+", message)
-    assert f"distcache check-wal {data_dir / 'wal'}" in message
+    assert f"distcache check-wal {data_dir / 'wal'} --repair" in message
+    # It answered -LOADING while it read the log, but never said it was ready.
+    assert "-LOADING on 127.0.0.1:" in done.stdout
+    assert "listening" not in done.stdout
 
     repaired = cli("check-wal", str(data_dir / "wal"), "--repair")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
@@ -213,6 +224,60 @@ def test_a_damaged_log_refuses_to_start_and_check_wal_repairs_it(tmp_path: Path,
     kept = r.dbsize()
     assert 0 < kept < 100
     assert all(r.get(f"k{index}") == f"v{index}".encode() for index in range(kept))
+
+
+def write_log_file(wal_dir: Path, count: int) -> Path:
+    """A log segment of ``count`` SETs (16-byte keys, 32-byte values), written directly."""
+    wal_dir.mkdir(parents=True)
+    data = bytearray(segment_header(KIND_LOG, 1))
+    for index in range(count):
+        mutation = Mutation(Op.SET, 0, b"key:%012d" % index, b"v" * 32)
+        mutation.seq = index + 1
+        append_mutation(data, mutation)
+    path = wal_dir / log_name(1)
+    path.write_bytes(data)
+    return path
+
+
+def test_damage_deep_in_a_long_log_stops_the_node_after_loading_never_ready(
+        tmp_path: Path, raw_client) -> None:
+    """The node answers -LOADING while it replays, finds the damage far into the log, closes
+    its clients' connections and exits 2 naming the file, the offset and the repair; its
+    "listening" (ready) line never appears."""
+    data_dir = tmp_path / "data"
+    segment = write_log_file(data_dir / "wal", 200_000)
+    data = bytearray(segment.read_bytes())
+    damaged_at = len(data) * 9 // 10
+    data[damaged_at] ^= 0x01
+    segment.write_bytes(bytes(data))
+    record_size = (len(data) - SEGMENT_HEADER_SIZE) // 200_000  # all records are alike
+    record_offset = damaged_at - (damaged_at - SEGMENT_HEADER_SIZE) % record_size
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "distcache_core.cli", "serve",
+         *serve_args(data_dir, "--set", 'node.persistence=["wal"]')],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        match = re.search(r"answering -LOADING on 127\.0\.0\.1:(\d+)", first)
+        assert match, first
+        raw = raw_client(int(match.group(1)))
+        raw.send(b"GET key:000000000001\r\n")
+        assert str(raw.reply()) == LOADING_ERROR
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 2, stderr
+    assert "listening" not in first + stdout
+    found = re.search(r"corrupt record at offset (\d+)", stderr)
+    assert found, stderr
+    assert int(found.group(1)) == record_offset
+    assert str(segment) in stderr
+    assert f"`distcache check-wal {data_dir / 'wal'} --repair`" in stderr
+    with pytest.raises(ConnectionError):
+        raw.reply()  # the node closed the connection as it stopped
 
 
 def test_two_nodes_on_one_data_dir(tmp_path: Path, node_process, cli) -> None:
