@@ -5,27 +5,12 @@
 # `make test`: without them those tests skip and say why.
 command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && exit 0
 echo "redis-server or redis-cli not found: installing redis-server and redis-tools with apt-get ..."
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "apt-get is not available: install redis-server 7.0 by hand; the tests that compare" \
-         "with Redis will skip" >&2
-    exit 0
-fi
-if [ "$(id -u)" -eq 0 ]; then
-    SUDO=""
-elif command -v sudo >/dev/null 2>&1; then
-    SUDO="sudo -n"
-else
-    echo "not root and no sudo: install redis-server by hand; the Redis tests will skip" >&2
-    exit 0
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q >/dev/null 2>&1 || echo "apt-get update failed; trying with the lists there are" >&2
-if ! $SUDO apt-get install -y -q redis-server redis-tools >/dev/null; then
-    echo "apt-get install redis-server redis-tools failed; the Redis tests will skip" >&2
-fi
+sh "$(dirname "$0")/apt_install.sh" "the tests that compare with Redis" redis-server redis-tools
 # Where systemd runs, the package starts a service on 6379, the port `make run` uses; the tests
 # start their own redis-server, so the service just installed is stopped and disabled.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
     $SUDO systemctl disable --now redis-server >/dev/null 2>&1 \
         && echo "stopped and disabled the redis-server service the package started (port 6379)"
 fi
