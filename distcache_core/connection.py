@@ -153,8 +153,8 @@ class ClientConnection(asyncio.Protocol):
                 started = self.last_interaction
                 if _monotonic() - started >= self.metrics.limit:  # slow, or a time sample due
                     self.metrics.sampled_read(self, commands, 1, started)
-                if self.close_requested or self.parser.error is not None or self.parser.waiting:
-                    self._after_batch()
+                if self.close_requested or not self.parser.settled:
+                    self._after_batch()  # a no-op for an unauthenticated client's clean read
                 return
             self.replies.add_future(cast("asyncio.Future[bytes]", reply))
             started = self.last_interaction

@@ -198,7 +198,11 @@ class RequestParser:
         # A complete request can break a limit only in a read at least this long.
         self._check_above = min(limits.max_bulk_len, 6 * limits.max_multibulk_len)
         self._exact_below = min(4096, self._check_above)  # re-encoding larger reads costs more
-        self._fast_ok = True  # authenticated, no error, the Python parser holds nothing
+        self.settled = True
+        """True while the parser needs nothing from its connection after a feed: the client
+        is authenticated, framing holds (no :attr:`error`) and nothing is :attr:`waiting`.
+        A plain attribute, so the one-request-a-read path checks it in one load; when it is
+        False, look at the reasons."""
 
     @property
     def authenticated(self) -> bool:
@@ -209,7 +213,7 @@ class RequestParser:
     @authenticated.setter
     def authenticated(self, value: bool) -> None:
         self._slow.authenticated = value
-        self._fast_ok = value and self.error is None and self._slow.idle
+        self.settled = value and self.error is None and self._slow.idle
 
     @property
     def waiting(self) -> bool:
@@ -227,7 +231,7 @@ class RequestParser:
         :attr:`error`; from then on every call returns ``[]``. Never raises on bad input.
         ``feed(b"")`` continues where a feed stopped early (:attr:`waiting`).
         """
-        if self._fast_ok and data[:1] == b"*":
+        if self.settled and data[:1] == b"*":
             if len(data) <= self._exact_below and (CAPPED or _hiredis_safe_length(data)
                                                    == len(data)):
                 # One request a read is the common case for clients that wait for each reply:
@@ -270,7 +274,7 @@ class RequestParser:
             elif data:
                 parsed, data = self._fast(data)
                 commands += parsed
-        self._fast_ok = self.error is None and slow.authenticated and slow.idle
+        self.settled = self.error is None and slow.authenticated and slow.idle
         return commands
 
     def _fast(self, data: bytes) -> tuple[list[list[bytes]], bytes]:
