@@ -249,7 +249,7 @@ class PersistenceManager:
         flags = _flags_of(command, argv)
         if status.loading and "loading" not in flags:
             raise CommandError(LOADING_ERROR)
-        if status.write_error is not None and "write" in flags:
+        if status.write_error is not None and ("write" in flags or _exec_writes(conn, command)):
             raise CommandError(status.write_error)
         return proceed(conn, command, argv)
 
@@ -542,6 +542,14 @@ def _flags_of(command: Any, argv: list[bytes]) -> frozenset[str]:
                 return frozenset(sub.flags)
         return frozenset({"loading"})
     return frozenset(command.flags)
+
+
+def _exec_writes(conn: Any, command: Any) -> bool:
+    """EXEC of a transaction that queued a write counts as a write (Redis's processCommand
+    checks ``c->mstate.cmd_flags``): refused, it aborts with ``-EXECABORT``."""
+    transaction = getattr(conn, "transaction", None)
+    return (command.name == "exec" and transaction is not None
+            and any(queued.is_write for queued, _ in transaction.commands))
 
 
 async def _all(waits: list[Awaitable[None]]) -> None:

@@ -89,11 +89,23 @@ def check(command: Command | None, argv: tuple[bytes, ...], invocation: Invocati
         raise CommandError(ARITY)
     if "noscript" in command.flags or "noscript" in subcommand_flags(command, argv):
         raise CommandError(NOSCRIPT)
-    if invocation.read_only and command.is_write:
-        raise CommandError(READ_ONLY)
+    if command.is_write:
+        if invocation.read_only:
+            raise CommandError(READ_ONLY)
+        refusal = _write_refusal(invocation.client)
+        if refusal is not None:
+            raise CommandError(refusal)
     if inspect.iscoroutinefunction(command.handler):
         raise CommandError(_asynchronous(command))
     return command
+
+
+def _write_refusal(client: Any) -> str | None:
+    """Why writes are refused now (a persistence file cannot be written: ``-MISCONF``), as
+    Redis's ``scriptVerifyWriteCommandAllow`` refuses a script's writes; None when they run."""
+    persistence = getattr(getattr(client, "node", None), "persistence", None)
+    status = getattr(persistence, "status", None)
+    return getattr(status, "write_error", None)
 
 
 def execute(command: Command, argv: tuple[bytes, ...], invocation: Invocation) -> Any:

@@ -10,9 +10,20 @@ the GIL for the syscalls; reads keep being served meanwhile.
 
 ``everysec`` and ``no`` hand the buffer over the same way but nobody waits for it; ``tick``
 syncs once a second (``everysec``). A failed write or sync leaves the records at the front of
-the buffer to retry, cuts the file back to its size before the write (no record is written
-twice), turns writes into ``-MISCONF`` through the status and fails the waiting barriers; the
-next successful write lifts it.
+the buffer to retry once a second (``tick``), cuts the file back to its size before the write
+(no record is written twice) and turns writes into ``-MISCONF`` through the status, refused
+before they run; the next successful write lifts it.
+
+With ``always``, the barriers of the failed records keep waiting for that retry: their writes
+are applied in memory and cannot be taken back (the mutation stream carries no previous state,
+and other clients may have read them), so an error reply would tell a client "not done" about
+a write that a later retry makes durable, and an OK would be a lie until then. Held, their
+replies leave as OK once the records are on disk; if the node stops first, their connections
+close without a reply, as in a crash, and the writes are gone after the restart, which no
+client was told otherwise. (Redis exits here, for the same reason: ``flushAppendOnlyFile``,
+"Can't recover from AOF write error when the AOF fsync policy is 'always'"; a cache should keep
+serving reads.) Records made after the failure was known come from expiry and eviction (writes
+are refused by then): their barriers do not wait, so a read that expires a key is not held.
 
 Every disk operation of the WAL (writes, syncs, rolls, rewrites, deletions) runs on the one
 thread, in the order it was asked for.
@@ -69,6 +80,10 @@ class GroupCommitWriter:
         self._unsynced_bytes = 0
         self.error: str | None = None
         self._error_kind = ""
+        #: ``always``: the last sequence number a barrier covered, and the last one recorded
+        #: before the current write error (later records are not clients' writes).
+        self._judged_seq = 0
+        self._error_seq = 0
         #: Counters for INFO.
         self.records = 0
         self.flushes = 0
@@ -115,6 +130,10 @@ class GroupCommitWriter:
             return None
         loop = self._loop
         assert loop is not None
+        judged, self._judged_seq = self._judged_seq, self._buffer_seq
+        failed = self.error is not None
+        if failed and judged >= self._error_seq:
+            return None  # nothing recorded since the failure needs to be waited for
         if not self._buffer:
             if self._inflight is None:
                 return None
@@ -123,7 +142,7 @@ class GroupCommitWriter:
             return waiter
         waiter = loop.create_future()
         self._pending_waiters.append(waiter)
-        if self._inflight is None:
+        if self._inflight is None and not failed:  # after a failure, tick() retries
             self._flush()
         return waiter
 
@@ -157,12 +176,11 @@ class GroupCommitWriter:
         if exc is not None:
             self._buffer[0:0] = data  # retried first, before anything recorded since
             self._buffer_records += records
+            if self.error is None:
+                self._error_seq = self._buffer_seq
             self._failed(exc, "write")
-            error = PersistenceWriteError(self.error or "write failed")
-            for waiter in (*waiters, *self._pending_waiters):
-                if not waiter.done():
-                    waiter.set_exception(error)
-            self._pending_waiters = []
+            # Held for the retry, in order (see the module docstring).
+            self._pending_waiters = [*waiters, *self._pending_waiters]
             return
         self.flushes += 1
         self.records += records
@@ -186,6 +204,8 @@ class GroupCommitWriter:
         if exc is not None:
             self._unsynced_bytes = max(self._unsynced_bytes, 1)  # sync again next tick
             self._records_unsynced += records
+            if self.error is None:
+                self._error_seq = self._buffer_seq
             self._failed(exc, "sync")
             return
         self.fsyncs += 1
@@ -219,16 +239,31 @@ class GroupCommitWriter:
         return result
 
     async def close(self) -> None:
-        """Write out the buffer, sync, close the segment and stop the thread."""
+        """Write out the buffer, sync, close the segment and stop the thread. Barriers still
+        held after a failed write are released (their clients are gone by now): with an
+        exception if this last write fails too, which is then raised."""
         if self._executor is None:
             return
         if self._inflight is not None:
             await asyncio.wait([self._inflight])
-        if self._buffer:
-            data, self._buffer = self._buffer, bytearray()
-            self.records += self._buffer_records
-            self._buffer_records = 0
-            await self.run(self.segment.append, data, True, self._buffer_seq)
-        await self.run(self.segment.close)
-        self._executor.shutdown(wait=True)
-        self._executor = None
+        waiters, self._pending_waiters = self._pending_waiters, []
+        try:
+            if self._buffer:
+                data, self._buffer = self._buffer, bytearray()
+                self.records += self._buffer_records
+                self._buffer_records = 0
+                await self.run(self.segment.append, data, True, self._buffer_seq)
+            await self.run(self.segment.close)
+        except BaseException as exc:
+            error = PersistenceWriteError(aof_write_error(describe_os_error(exc)))
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
+                    waiter.exception()  # retrieved: nobody is left to read it
+            raise
+        finally:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)

@@ -331,44 +331,104 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
-def test_a_full_disk_refuses_writes_with_misconf_while_reads_go_on(small_disk: Path,
-                                                                   node_process, raw_client
-                                                                   ) -> None:
-    data_dir = small_disk / "data"
-    proc = node_process(*serve_args(data_dir, *WAL_ALWAYS))
-    r = client(proc)
-    r.set("before", "1")
-    filler = small_disk / "filler"
+def fill_disk(filler: Path) -> None:
     with open(filler, "wb", buffering=0) as fh:
         try:
             while True:
                 fh.write(b"\0" * 4096)
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
-    raw = raw_client(proc.port)
+
+
+def wait_write_status(r: redis.Redis, status: str) -> None:
+    deadline = time.monotonic() + 10
+    while r.info("persistence")["aof_last_write_status"] != status:
+        assert time.monotonic() < deadline, f"aof_last_write_status never became {status}"
+        time.sleep(0.02)
+
+
+def assert_no_reply_yet(raw) -> None:
+    raw.sock.settimeout(0.5)
+    try:
+        with pytest.raises(TimeoutError):
+            raw.sock.recv(1)
+    finally:
+        raw.sock.settimeout(10)
+
+
+ENOSPC = "MISCONF Errors writing to the AOF file: No space left on device"
+
+
+def test_a_full_disk_refuses_writes_with_misconf_while_reads_go_on(small_disk: Path,
+                                                                   node_process, raw_client
+                                                                   ) -> None:
+    """fsync = always on a full disk: the write whose record failed is neither acknowledged
+    nor refused (it is applied and cannot be taken back): its reply waits until its record
+    is on disk. Writes after that are refused with Redis's -MISCONF (in MULTI/EXEC and
+    scripts too), reads go on, and freeing space lifts it all."""
+    data_dir = small_disk / "data"
+    proc = node_process(*serve_args(data_dir, *WAL_ALWAYS))
+    r = client(proc)
+    r.set("before", "1")
+    transaction = raw_client(proc.port)
+    transaction.send(b"MULTI\r\nSET tx 1\r\n")
+    assert transaction.replies(2) == [b"OK", b"QUEUED"]
+    filler = small_disk / "filler"
+    fill_disk(filler)
+    held = raw_client(proc.port)
     big = b"2" * 10_000  # more than the free room left in the log file's last page
-    raw.send(encode_request("SET", "during", big))
-    assert str(raw.reply()).startswith("MISCONF")  # applied, but its record is not on disk
-    raw.send(b"SET refused 3\r\nGET before\r\nINCR counter\r\nDBSIZE\r\n")
-    refused, value, incr, size = raw.replies(4)
-    assert str(refused) == "MISCONF Errors writing to the AOF file: No space left on device"
-    assert str(incr) == str(refused)
+    held.send(encode_request("SET", "during", big))
+    wait_write_status(r, "err")
+    assert_no_reply_yet(held)
+
+    raw = raw_client(proc.port)
+    raw.send(b"SET refused 3\r\nGET before\r\nINCR counter\r\nDBSIZE\r\nGET during\r\n")
+    refused, value, incr, size, during = raw.replies(5)
+    assert str(refused) == str(incr) == ENOSPC
     assert value == b"1" and size == 2
+    assert during == big  # applied in memory, not yet acknowledged to its writer
+    transaction.send(b"EXEC\r\n")
+    assert str(transaction.reply()) == f"EXECABORT Transaction discarded because of: {ENOSPC}"
+    raw.send(encode_request("EVAL", "return redis.call('SET', 'script', '1')", "0"))
+    assert str(raw.reply()).startswith(ENOSPC)
     assert r.info("persistence")["aof_last_write_status"] == "err"
+    assert_no_reply_yet(held)
+
     filler.unlink()
-    deadline = time.monotonic() + 10  # the once-a-second retry writes the held records
-    while True:
-        raw.send(b"SET after 4\r\n")
-        reply = raw.reply()
-        if reply == b"OK":
-            break
-        assert time.monotonic() < deadline, reply
-        time.sleep(0.1)
-    assert r.info("persistence")["aof_last_write_status"] == "ok"
+    held.sock.settimeout(10)  # the once-a-second retry writes the held record: OK at last
+    assert held.reply() == b"OK"
+    wait_write_status(r, "ok")
+    raw.send(b"SET after 4\r\n")
+    assert raw.reply() == b"OK"
     proc.stop()
     proc = node_process(*serve_args(data_dir, *WAL_ALWAYS))
     r = client(proc)
-    assert r.mget("before", "during", "refused", "after") == [b"1", big, None, b"4"]
+    assert r.mget("before", "during", "refused", "after", "tx", "script") == [
+        b"1", big, None, b"4", None, None]
+
+
+def test_a_write_held_on_a_full_disk_is_gone_if_the_node_stops_first(
+        small_disk: Path, node_process, raw_client) -> None:
+    """Its client never got a reply (the connection closes, as in a crash), and after the
+    restart the write is not there: nobody was told it was."""
+    data_dir = small_disk / "data"
+    proc = node_process(*serve_args(data_dir, *WAL_ALWAYS))
+    r = client(proc)
+    r.set("before", "1")
+    filler = small_disk / "filler"
+    fill_disk(filler)
+    held = raw_client(proc.port)
+    held.send(encode_request("SET", "during", b"2" * 10_000))
+    wait_write_status(r, "err")
+    assert_no_reply_yet(held)
+    proc.proc.terminate()
+    proc.proc.wait(30)
+    with pytest.raises(ConnectionError):
+        held.reply()
+    filler.unlink()
+    proc = node_process(*serve_args(data_dir, *WAL_ALWAYS))
+    r = client(proc)
+    assert r.mget("before", "during") == [b"1", None]
 
 
 def test_save_family_replies_match_redis(tmp_path: Path, make_node, redis_server) -> None:

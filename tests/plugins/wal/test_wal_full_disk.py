@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from distcache_core.errors import PersistenceError, PersistenceWriteError
-from distcache_core.mutations import Mutation, Op
+from distcache_core.mutations import Cause, Mutation, Op
 from distcache_core.testing.persistence_contract import engine_state, live, run
 
 from .test_wal_recovery import harness, recover, recover_with_manager
@@ -76,20 +76,28 @@ def test_full_disk_refuses_writes_with_misconf_and_recovers_when_space_returns(
         barrier = h.manager.barrier()
         if fsync == "always":
             assert barrier is not None
-            with pytest.raises(PersistenceWriteError) as caught:
-                await barrier
-            assert str(caught.value) == ENOSPC_LINE
+            barrier = asyncio.ensure_future(barrier)
         await wait_for(lambda: status.write_error is not None)
         assert status.write_error == ENOSPC_LINE
         fields = dict(h.manager.info_fields())
         assert fields["aof_last_write_status"] == "err"
-        # Still full: the retry at the next tick fails again, nothing is lost meanwhile.
+        # Records made once the failure is known come from expiry and eviction (writes are
+        # refused): their barrier does not wait.
+        h.apply(Mutation(Op.DEL, 0, b"during:0", cause=Cause.EXPIRED))
+        assert h.manager.barrier() is None
+        # Still full: the retry at the next tick fails again, nothing is lost meanwhile, and
+        # the failed writes' barrier still waits: neither an error nor an OK.
         h.manager.tick(time.time())
         await asyncio.sleep(0.05)
+        await wait_for(lambda: h.plugin.writer._inflight is None)
         assert status.write_error == ENOSPC_LINE
+        if barrier is not None:
+            assert not barrier.done()
         filler.unlink()
         h.manager.tick(time.time())  # space is back: the retry writes the buffered records
         await wait_for(lambda: status.write_error is None)
+        if barrier is not None:
+            await asyncio.wait_for(barrier, 10)  # the held writes are durable: OK at last
         h.apply(Mutation(Op.SET, 0, b"after", b"2"))
         await h.turn()
         assert dict(h.manager.info_fields())["aof_last_write_status"] == "ok"
@@ -97,7 +105,7 @@ def test_full_disk_refuses_writes_with_misconf_and_recovers_when_space_returns(
         return live(h.model)
 
     expected = run(go())
-    assert len(expected) == 52
+    assert len(expected) == 51  # "before", "after" and 49 of the 50 (one expired)
     assert recover(data_dir)[0] == expected
 
 
@@ -125,3 +133,31 @@ def test_checkpoint_on_a_full_disk_fails_cleanly_and_the_log_stays_whole(small_d
 
     expected = run(go())
     assert recover_with_manager(data_dir)[0] == expected  # the base, then the log
+
+
+def test_writes_held_on_a_full_disk_are_gone_if_the_node_stops_first(small_disk: Path
+                                                                     ) -> None:
+    """fsync = always: the writes whose records failed were never acknowledged; stopping
+    before space returns releases their barrier with the error (their clients are gone by
+    then) and a restart does not have them."""
+    data_dir = small_disk / "data"
+    filler = small_disk / "filler"
+
+    async def go() -> None:
+        h = harness(data_dir)
+        await h.start()
+        h.apply(Mutation(Op.SET, 0, b"before", b"1"))
+        await h.turn()
+        fill(filler)
+        h.apply(Mutation(Op.SET, 0, b"during", b"x" * 10_000))
+        barrier = asyncio.ensure_future(h.manager.barrier())
+        await wait_for(lambda: h.manager.status.write_error is not None)
+        await asyncio.sleep(0.05)
+        assert not barrier.done()
+        await h.stop()  # the last write at close fails too
+        with pytest.raises(PersistenceWriteError, match="No space left on device"):
+            await barrier
+
+    run(go())
+    (small_disk / "filler").unlink()
+    assert recover(data_dir)[0] == {(0, b"before"): (b"1", None)}
