@@ -122,13 +122,14 @@ def _cpu(node: Any) -> list[tuple[str, Any]]:
 def _cluster(node: Any) -> list[tuple[str, Any]]:
     # DistCache routes keys on the server side; 1 here would switch clients into Redis
     # Cluster mode, which expects MOVED redirections and slot maps. The rest is DistCache's
-    # own cluster (CLUSTER INFO's fields: members, moves and their progress, hints).
+    # own cluster (CLUSTER INFO's fields: members, moves and their progress, hints), then a
+    # line per peer (``peer_<id>:calls=..``).
     cluster = getattr(node, "cluster", None)
     if cluster is None:
         return [("cluster_enabled", 0)]
-    from .cluster.commands import info_fields
+    from .cluster.commands import info_fields, peer_info_fields
 
-    return [("cluster_enabled", 0), *info_fields(cluster)]
+    return [("cluster_enabled", 0), *info_fields(cluster), *peer_info_fields(cluster)]
 
 
 def _commandstats(node: Any) -> list[tuple[str, Any]]:

@@ -226,6 +226,9 @@ def _config_set(conn: Any, argv: list[bytes]) -> str:
 def _config_resetstat(conn: Any, argv: list[bytes]) -> str:
     conn.server.reset_stats()  # error counters too
     conn.node.metrics.reset()  # per-command counters (the slow log stays, as in Redis)
+    cluster = getattr(conn.node, "cluster", None)
+    if cluster is not None:
+        cluster.reset_stats()  # per-peer calls and latencies
     return "OK"
 
 

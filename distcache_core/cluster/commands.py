@@ -145,6 +145,7 @@ def info_fields(cluster: Any) -> list[tuple[str, Any]]:
     router = cluster.router
     handoff = router.handoff
     live, tombstones = cluster.versions.counts()
+    totals = cluster.pool.totals()
     return [
         ("cluster_state", cluster_state(cluster)),
         ("cluster_my_node_id", cluster.me),
@@ -177,10 +178,21 @@ def info_fields(cluster: Any) -> list[tuple[str, Any]]:
         ("cluster_rebalance_eta_seconds", progress.eta_seconds()),
         ("cluster_rebalance_repairs", progress.repairs),
         ("cluster_handoff_pending", ",".join(sorted(handoff.pending)) if handoff else ""),
-        ("cluster_peer_calls", cluster.pool.stats.calls),
-        ("cluster_peer_failures", cluster.pool.stats.failures),
-        ("cluster_peer_rejected", cluster.pool.stats.rejected),
+        ("cluster_peer_calls", totals.calls),
+        ("cluster_peer_failures", totals.errors + totals.timeouts),
+        ("cluster_peer_rejected", totals.rejected),
     ]
+
+
+def peer_info_fields(cluster: Any) -> list[tuple[str, str]]:
+    """INFO ``cluster``'s line per peer, in the style of ``cmdstat_*``: ``peer_<id>:calls=..,
+    errors=..,timeouts=..,rejected=..,usec_per_call=..,breaker=closed,breaker_transitions=..``
+    (redis-py's ``info()`` reads each into a dict)."""
+    return [(f"peer_{node_id}",
+             f"calls={c['calls']},errors={c['errors']},timeouts={c['timeouts']},"
+             f"rejected={c['rejected']},usec_per_call={c['latency_usec']['usec_per_call']:.2f},"
+             f"breaker={c['breaker']},breaker_transitions={c['breaker_transitions']}")
+            for node_id, c in cluster.peer_calls().items()]
 
 
 def cluster_info(conn: Any, argv: list[bytes]) -> VerbatimReply:

@@ -18,6 +18,7 @@ from collections import deque
 from typing import Any
 
 from ..errors import ConfigError
+from ..metrics import INFO_PERCENTILES
 from ..tls import peer_context
 from .hints import HintStore
 from .membership import DOWN, LEFT, Member, Membership, format_address, parse_peer, wall_ms
@@ -170,6 +171,7 @@ class Cluster:
                 self.versions.collect()
                 self.rebalancer.end_handoff_if_due()
                 self._service_peers()
+                self.pool.fold()
             except Exception:
                 log.exception("cluster housekeeping failed")
 
@@ -310,6 +312,7 @@ class Cluster:
             self.replicator.lost(node_id, payload)
 
     def _breaker_changed(self, transition: Any) -> None:
+        self.pool.stats_of(transition.peer).breaker_transitions += 1
         history = self.breaker_history.setdefault(transition.peer,
                                                   deque(maxlen=BREAKER_HISTORY))
         history.append((transition.old, transition.new, transition.reason,
@@ -370,15 +373,40 @@ class Cluster:
         client = self.pool.clients.get(node_id)
         return client.address if client is not None else "?"
 
+    def peer_calls(self) -> dict[str, dict[str, Any]]:
+        """Peer id -> this node's calls to it (INFO ``cluster``, ``/api/cluster``,
+        ``/metrics``): ``calls``, ``errors``, ``timeouts``, ``rejected``, ``breaker`` (its
+        state now), ``breaker_transitions`` and ``latency_usec`` (``samples``, ``usec`` in
+        total, ``usec_per_call``, ``p50``, ``p99``, ``p99.9``)."""
+        out = {}
+        for node_id, stats in sorted(self.pool.peer_stats.items()):
+            stats.fold()
+            values = stats.histogram.percentiles_usec(INFO_PERCENTILES)
+            latency: dict[str, Any] = {
+                "samples": stats.samples, "usec": round(stats.sampled_seconds * 1e6),
+                "usec_per_call": round(stats.usec_per_call, 3)}
+            latency.update((f"p{p:g}", round(values[p], 3)) for p in INFO_PERCENTILES)
+            out[node_id] = {
+                "calls": stats.calls, "errors": stats.errors, "timeouts": stats.timeouts,
+                "rejected": stats.rejected, "breaker": self.policy.for_peer(node_id).state,
+                "breaker_transitions": stats.breaker_transitions, "latency_usec": latency}
+        return out
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: the peer call counters and latencies."""
+        self.pool.reset_stats()
+
     def describe(self) -> dict[str, Any]:
         """The cluster as the dashboard's ``/api/cluster`` shows it: members (state ``up``,
         ``suspect`` or ``down``, address, ring share, breaker, seconds since last heard,
-        keys), replication factor, hints, and the current move's progress."""
+        keys, this node's calls to it), replication factor, hints, and the current move's
+        progress."""
         shares = getattr(self.strategy, "shares", None)  # optional in the contract
         share_of = shares() if shares is not None else {}
         now = time.monotonic() * 1000
         nodes = []
         members = self.membership.members if self.membership is not None else {}
+        calls = self.peer_calls()
         for member in sorted(members.values(), key=lambda m: m.node_id):
             nodes.append({
                 "id": member.node_id, "address": member.address,
@@ -389,6 +417,7 @@ class Cluster:
                 "last_seen_seconds": 0.0 if member.myself
                 else round((now - member.last_heard_ms) / 1000, 3),
                 "keys": self.local_keys() if member.myself else member.keys,
+                "peer": None if member.myself else calls.get(member.node_id),
             })
         progress = self.rebalancer.progress
         return {

@@ -20,6 +20,11 @@ then ``on_success`` / ``on_failure`` with the outcome. When a link gets no reply
 ``request_timeout_ms`` while requests wait, they all fail and the link is closed (so nothing
 waits on a hung peer much longer than that; a slow peer that keeps answering is not a hung
 one).
+
+Each peer's calls are counted in its :class:`PeerCallStats` (INFO ``cluster``, the dashboard):
+calls, errors, timeouts and refusals exactly, with an attribute add each; latency is sampled
+the way the command metrics sample it (see :class:`PeerLink`), with no clock read or
+allocation of its own per call.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..metrics.histogram import LatencyHistogram
 from ..replyqueue import replies_arrived, replies_arriving
 from .resp import ReplyProtocolError, ReplySplitter, encode_command, is_error
 
@@ -65,12 +71,28 @@ def _ignore(arg: Any, result: Any) -> None:
     pass
 
 
+#: A new latency sample may start this long after the last one ended (ms): at most about a
+#: thousand a second per link, like the command metrics' time samples.
+SAMPLE_INTERVAL_MS = 1.0
+
+
 def _monotonic_ms() -> float:
     return time.monotonic() * 1000.0
 
 
 class PeerLink(asyncio.Protocol):
-    """One pipelined connection to a peer. Not used directly: see :meth:`PeerClient.send`."""
+    """One pipelined connection to a peer. Not used directly: see :meth:`PeerClient.send`.
+
+    **Latency is sampled, one request in flight at a time**, at most one sample per
+    :data:`SAMPLE_INTERVAL_MS`. Once a sample is due, the next request queued becomes the
+    timed one: its queueing time (``_timed_since``) and how many replies come before its own
+    (``_timed_ahead``) are noted. Each batch of replies takes that many off; the batch that
+    answers it gives its latency, from the clock read each batch takes anyway, and the next
+    sample is due :data:`SAMPLE_INTERVAL_MS` later (each later batch checks). A request queued
+    on an idle link (each non-pipelined call) checks the clock read the request timeout takes
+    anyway. So a call costs a flag test (a float compare on an idle link), a sample one clock
+    read and one float, and a quiet link has every call timed.
+    """
 
     def __init__(self, client: PeerClient, mode: str, resp_version: int) -> None:
         self.client = client
@@ -85,6 +107,18 @@ class PeerLink(asyncio.Protocol):
         #: when the queue goes from empty to not, and on every reply. One clock read per
         #: batch of replies instead of one per request.
         self._waiting_since = 0.0
+        #: Latency samples (see the class docstring). ``_timing``: a request is timed, or the
+        #: next sample is not due yet (before ``_sample_after``, monotonic ms). The timed
+        #: request was queued at ``_timed_since`` (monotonic ms) with ``_timed_ahead`` replies
+        #: before its own (-1: none is timed).
+        self._timing = False
+        self._sample_after = 0.0
+        self._timed_since = 0.0
+        self._timed_ahead = -1
+        #: True while a batch of replies is being handed on: a request queued by one of their
+        #: callbacks is not timed (replies of the batch still in ``waiting`` would be
+        #: counted ahead of it).
+        self._delivering = False
         self._out: list[bytes] = []
         self._flush_scheduled = False
         self._splitter = ReplySplitter()
@@ -104,7 +138,17 @@ class PeerLink(asyncio.Protocol):
     def _queue(self, payload: bytes, done: Done, arg: Any, hint: bytes | None) -> None:
         waiting = self.waiting
         if not waiting:
-            self._waiting_since = _monotonic_ms()
+            self._waiting_since = now = _monotonic_ms()
+            # An idle link times nothing (the timed request would be waiting): a sample starts
+            # here once it is due.
+            if now >= self._sample_after:
+                self._timed_since = now
+                self._timed_ahead = 0
+                self._timing = True
+        elif not self._timing and not self._delivering:
+            self._timed_since = _monotonic_ms()
+            self._timed_ahead = len(waiting)
+            self._timing = True
         waiting.append((done, arg, hint))
         self._out.append(payload)
         if not self._flush_scheduled and self.connected:
@@ -136,7 +180,7 @@ class PeerLink(asyncio.Protocol):
                 timeout=pool.request_timeout_ms / 1000.0)
         except (TimeoutError, OSError, ssl.SSLError) as exc:
             self._fail(f"cannot connect to {host}:{port}: {exc or type(exc).__name__}",
-                       sent=False)
+                       sent=False, timeout=isinstance(exc, TimeoutError))
             return
         except asyncio.CancelledError:
             self._fail("closed", sent=False)
@@ -160,6 +204,8 @@ class PeerLink(asyncio.Protocol):
         # DC.AUTH would still be routed as a client's.
         for _ in handshake:
             self.waiting.appendleft((self._handshake_reply, None, None))
+        if self._timed_ahead >= 0:
+            self._timed_ahead += len(handshake)
         self._waiting_since = _monotonic_ms()
         self._handshake_left = len(handshake)
         transport.write(b"".join(handshake))  # type: ignore[attr-defined]
@@ -189,9 +235,22 @@ class PeerLink(asyncio.Protocol):
             return
         if not replies:
             return
+        now = _monotonic_ms()
+        if self._timing:
+            ahead = self._timed_ahead
+            if ahead >= 0:
+                ahead -= len(replies)
+                if ahead < 0:  # this batch answers the timed request; the next is not due
+                    self.client.stats.pending_ms.append(now - self._timed_since)
+                    self._sample_after = now + SAMPLE_INTERVAL_MS
+                    ahead = -1
+                self._timed_ahead = ahead
+            elif now >= self._sample_after:
+                self._timing = False
         waiting = self.waiting
         # Clients' replies completed by this batch leave in one write each, at its end.
         replies_arriving()
+        self._delivering = True
         try:
             for raw in replies:
                 if not waiting:
@@ -200,8 +259,9 @@ class PeerLink(asyncio.Protocol):
                 done, arg, _ = waiting.popleft()
                 done(arg, raw)
         finally:
+            self._delivering = False
             replies_arrived()
-        self._waiting_since = _monotonic_ms()
+        self._waiting_since = now
         self.client.answered()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -214,8 +274,9 @@ class PeerLink(asyncio.Protocol):
         answers nothing for ``request_timeout_ms`` fails every request waiting on it."""
         return now_ms - self._waiting_since if self.waiting else 0.0
 
-    def _fail(self, reason: str, sent: bool) -> None:
-        """Close the link; every request still waiting fails."""
+    def _fail(self, reason: str, sent: bool, timeout: bool = False) -> None:
+        """Close the link; every request still waiting fails (counted as a timeout when the
+        link is closed for answering nothing in ``request_timeout_ms``)."""
         if not self.closed:
             self.closed = True
             self.connected = False
@@ -226,6 +287,8 @@ class PeerLink(asyncio.Protocol):
                     and self._connect_task is not asyncio.current_task():
                 self._connect_task.cancel()
         waiting, self.waiting = self.waiting, deque()
+        self._timing = False
+        self._timed_ahead = -1
         self._out.clear()
         if not waiting:
             return
@@ -233,7 +296,7 @@ class PeerLink(asyncio.Protocol):
         client = self.client
         for done, arg, hint in waiting:
             if done is not _ignore and done != self._handshake_reply:
-                client.failed()
+                client.failed(timeout)
             if hint is not None:
                 client.pool.on_lost_hint(client.node_id, hint)
             done(arg, failure)
@@ -243,13 +306,77 @@ class PeerLink(asyncio.Protocol):
 
 
 class PeerStats:
-    """Counters of all peer traffic (INFO, the dashboard)."""
+    """Bytes of all peer traffic."""
 
-    __slots__ = ("bytes_sent", "bytes_received", "calls", "failures", "rejected")
+    __slots__ = ("bytes_sent", "bytes_received")
 
     def __init__(self) -> None:
         self.bytes_sent = self.bytes_received = 0
-        self.calls = self.failures = self.rejected = 0
+
+
+class PeerCallStats:
+    """The calls to one peer (INFO ``cluster``'s ``peer_<id>``, ``/api/cluster``,
+    ``/metrics``). Every call is counted once in ``calls`` or ``rejected``; a call that got no
+    reply is also counted once in ``errors`` or ``timeouts``."""
+
+    __slots__ = ("calls", "errors", "timeouts", "rejected", "breaker_transitions",
+                 "pending_ms", "samples", "sampled_seconds", "histogram")
+
+    def __init__(self) -> None:
+        #: Requests sent (the guard allowed them), heartbeats and replication included.
+        self.calls = 0
+        #: Calls that failed without a reply: no connection, a lost or refused one.
+        self.errors = 0
+        #: Calls that failed because the peer answered nothing for ``request_timeout_ms``
+        #: (or the connection was not made within it).
+        self.timeouts = 0
+        #: Calls refused by the guard before anything was sent (an open breaker).
+        self.rejected = 0
+        #: Changes of the peer's breaker state.
+        self.breaker_transitions = 0
+        #: Sampled latencies in ms not yet folded (see :class:`PeerLink`).
+        self.pending_ms: list[float] = []
+        #: Sampled calls folded so far, their total time in seconds, and their histogram.
+        self.samples = 0
+        self.sampled_seconds = 0.0
+        self.histogram = LatencyHistogram()
+
+    def fold(self) -> None:
+        """Move the pending latencies into the sample counters and the histogram."""
+        pending = self.pending_ms
+        if not pending:
+            return
+        self.pending_ms = []
+        seconds = [ms / 1000.0 for ms in pending]
+        self.samples += len(seconds)
+        self.sampled_seconds += sum(seconds)
+        self.histogram.record_batch(seconds)
+
+    def add(self, other: PeerCallStats) -> None:
+        """Add ``other``'s counters to these (a peer that left stays in the totals)."""
+        other.fold()
+        self.fold()
+        self.calls += other.calls
+        self.errors += other.errors
+        self.timeouts += other.timeouts
+        self.rejected += other.rejected
+        self.breaker_transitions += other.breaker_transitions
+        self.samples += other.samples
+        self.sampled_seconds += other.sampled_seconds
+        self.histogram.merge(other.histogram)
+
+    def reset(self) -> None:
+        """CONFIG RESETSTAT."""
+        self.calls = self.errors = self.timeouts = self.rejected = 0
+        self.breaker_transitions = self.samples = 0
+        self.pending_ms = []
+        self.sampled_seconds = 0.0
+        self.histogram = LatencyHistogram()
+
+    @property
+    def usec_per_call(self) -> float:
+        """Mean latency of the sampled calls in microseconds (call :meth:`fold` first)."""
+        return self.sampled_seconds * 1e6 / self.samples if self.samples else 0.0
 
 
 class PeerClient:
@@ -261,6 +388,7 @@ class PeerClient:
         self.host = host
         self.port = port
         self.guard = pool.guard_for(node_id)
+        self.stats = pool.stats_of(node_id)
         self._links: dict[tuple[str, int], PeerLink] = {}
 
     @property
@@ -275,18 +403,10 @@ class PeerClient:
             link.start()
         return link
 
-    def allow(self) -> bool:
-        """Ask the guard; False means fail fast (count it and do not send)."""
-        if self.guard.allow():
-            self.pool.stats.calls += 1
-            return True
-        self.pool.stats.rejected += 1
-        return False
-
     def send(self, mode: str, payload: bytes, done: Done, arg: Any, *, db: int = 0,
              resp_version: int = 2, hint: bytes | None = None) -> bool:
         """Send one request if the guard allows it; False (nothing sent) when it does not."""
-        stats = self.pool.stats
+        stats = self.stats
         if not self.guard.allow():
             stats.rejected += 1
             return False
@@ -300,8 +420,11 @@ class PeerClient:
     def answered(self) -> None:
         self.guard.on_success()
 
-    def failed(self) -> None:
-        self.pool.stats.failures += 1
+    def failed(self, timeout: bool = False) -> None:
+        if timeout:
+            self.stats.timeouts += 1
+        else:
+            self.stats.errors += 1
         self.guard.on_failure()
 
     def link_closed(self, link: PeerLink) -> None:
@@ -339,6 +462,10 @@ class PeerPool:
         self._on_lost_hint = on_lost_hint
         self.clients: dict[str, PeerClient] = {}
         self.stats = PeerStats()
+        #: peer id -> its call counters (kept while it is a member, whatever its links do).
+        self.peer_stats: dict[str, PeerCallStats] = {}
+        #: The counters of peers that left, so the node's totals never go backwards.
+        self._departed = PeerCallStats()
         self._timer: asyncio.Task[None] | None = None
 
     def client(self, node_id: str) -> PeerClient | None:
@@ -356,6 +483,37 @@ class PeerPool:
         client = self.clients.pop(node_id, None)
         if client is not None:
             client.close()
+        stats = self.peer_stats.pop(node_id, None)
+        if stats is not None:
+            self._departed.add(stats)
+
+    def stats_of(self, node_id: str) -> PeerCallStats:
+        """The call counters of ``node_id`` (made on first use)."""
+        stats = self.peer_stats.get(node_id)
+        if stats is None:
+            stats = self.peer_stats[node_id] = PeerCallStats()
+        return stats
+
+    def fold(self) -> None:
+        """Fold every peer's pending latency samples (the cluster's housekeeping, readers)."""
+        for stats in self.peer_stats.values():
+            if stats.pending_ms:
+                stats.fold()
+
+    def totals(self) -> PeerCallStats:
+        """Every peer's counters added up, those of peers that left included."""
+        total = PeerCallStats()
+        total.add(self._departed)
+        for stats in self.peer_stats.values():
+            total.add(stats)
+        return total
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: every call counter and latency sample."""
+        for stats in self.peer_stats.values():
+            stats.reset()
+        self._departed = PeerCallStats()
+        self.stats.bytes_sent = self.stats.bytes_received = 0
 
     def on_lost_hint(self, node_id: str, payload: bytes) -> None:
         if self._on_lost_hint is not None:
@@ -378,7 +536,7 @@ class PeerPool:
                                     "waiting); closing it", link.mode, client.node_id,
                                     self.request_timeout_ms, len(link.waiting))
                         link._fail(f"no reply within request_timeout_ms "
-                                   f"({self.request_timeout_ms} ms)", sent=True)
+                                   f"({self.request_timeout_ms} ms)", sent=True, timeout=True)
 
     def close(self) -> None:
         if self._timer is not None:

@@ -8,11 +8,9 @@ sampled (see :mod:`distcache_core.metrics.recorder`): a sampled call appends its
 
 from __future__ import annotations
 
-from .histogram import LatencyHistogram
+from .histogram import FOLD_SAMPLE_LIMIT, LatencyHistogram
 
-#: Most durations one fold sorts into a command's histogram; beyond it, a stride sample,
-#: each value weighted by the stride (a burst of pipelined samples stays cheap to fold).
-FOLD_SAMPLE_LIMIT = 1024
+__all__ = ["FOLD_SAMPLE_LIMIT", "CommandStats"]
 
 
 class CommandStats:
@@ -43,18 +41,9 @@ class CommandStats:
         if not pending:
             return
         self.pending = []
-        count = len(pending)
-        self.samples += count
+        self.samples += len(pending)
         self.sampled_seconds += sum(pending)
-        if count > FOLD_SAMPLE_LIMIT:
-            stride = count // FOLD_SAMPLE_LIMIT
-            # Start mid-stride so a periodic pattern is not always sampled at its first value.
-            sample = pending[stride // 2::stride]
-            sample.sort()
-            self.histogram.record_sorted(sample, stride)
-        else:
-            pending.sort()
-            self.histogram.record_sorted(pending)
+        self.histogram.record_batch(pending)
 
     def reset(self) -> None:
         self.calls = self.failed = self.rejected = self.samples = 0

@@ -22,6 +22,9 @@ EXACT_BELOW_NS = 128
 #: Buckets per power of two above ``EXACT_BELOW_NS``.
 SUB_BUCKETS = 64
 MAX_NS = 1 << 40
+#: Most durations :meth:`LatencyHistogram.record_batch` sorts at once; beyond it, a stride
+#: sample, each value weighted by the stride (a burst of samples stays cheap to bin).
+FOLD_SAMPLE_LIMIT = 1024
 
 
 def bucket_index(ns: int) -> int:
@@ -73,6 +76,20 @@ class LatencyHistogram:
             counts[index] = counts.get(index, 0) + (j - i) * weight
             i = j
         self.total += n * weight
+
+    def record_batch(self, seconds: list[float]) -> None:
+        """Bin durations in seconds, in any order (sorts ``seconds`` in place); above
+        :data:`FOLD_SAMPLE_LIMIT` values, a stride sample of them stands for all."""
+        count = len(seconds)
+        if count > FOLD_SAMPLE_LIMIT:
+            stride = count // FOLD_SAMPLE_LIMIT
+            # Start mid-stride so a periodic pattern is not always sampled at its first value.
+            sample = seconds[stride // 2::stride]
+            sample.sort()
+            self.record_sorted(sample, stride)
+        else:
+            seconds.sort()
+            self.record_sorted(seconds)
 
     def merge(self, other: LatencyHistogram) -> None:
         counts = self.counts

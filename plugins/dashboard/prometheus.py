@@ -175,12 +175,44 @@ class NodeCollector(Collector):
             if state in BREAKER_STATES:
                 breaker.add_metric([member["id"]], BREAKER_STATES[state])
         yield from (nodes, share, breaker)
+        yield from self._peer_calls(view)
         yield GaugeMetricFamily(ns("hints_pending"), "Writes held for peers that are down.",
                                 value=view.get("hints_pending", 0))
         rebalance = view.get("rebalance") or {}
         remaining = rebalance.get("keys_to_move", 0) - rebalance.get("keys_moved", 0)
         yield GaugeMetricFamily(ns("rebalance_keys_remaining"), "Keys still to move to their "
                                 "new owner.", value=max(0, remaining))
+
+
+    def _peer_calls(self, view: dict[str, Any]) -> Iterator[Metric]:
+        """This node's calls to each peer (``nodes[].peer`` of ``/api/cluster``)."""
+        ns = self._name
+        counters = [(key, CounterMetricFamily(ns(f"cluster_peer_{key}"), doc, labels=["peer"]))
+                    for key, doc in (
+                        ("calls", "Requests sent to the peer."),
+                        ("errors", "Calls that got no reply: no connection, a lost one."),
+                        ("timeouts", "Calls that got no reply within request_timeout_ms."),
+                        ("rejected", "Calls refused at once by the peer's open breaker."),
+                        ("breaker_transitions", "Changes of the peer's breaker state."))]
+        latency = SummaryMetricFamily(ns("cluster_peer_latency_seconds"), "Latency of the "
+                                      "sampled calls to the peer (count: samples).",
+                                      labels=["peer"])
+        for member in view.get("nodes", ()):
+            calls = member.get("peer")
+            if not calls:
+                continue
+            peer = member["id"]
+            for key, family in counters:
+                family.add_metric([peer], calls[key])
+            sampled = calls["latency_usec"]
+            for p in PERCENTILES:
+                latency.samples.append(Sample(latency.name, {"peer": peer,
+                                                             "quantile": f"{p / 100:g}"},
+                                              sampled[f"p{p:g}"] / 1e6))
+            latency.add_metric([peer], count_value=sampled["samples"],
+                               sum_value=sampled["usec"] / 1e6)
+        yield from (family for _, family in counters)
+        yield latency
 
 
 def _quantile_sample(name: str, command: str, percentile: float, value: float) -> Sample:

@@ -151,12 +151,24 @@ function renderCluster(c) {
   drawRing($("ring"), nodes);
   fillTable("nodes", nodes, (tr, n) => {
     tr.dataset.node = n.id; tr.dataset.state = n.state;
-    cell(tr, n.id + (n.id === c.self ? " (this)" : "")); cell(tr, n.address || "");
+    cell(tr, n.id + (n.id === c.self ? " (this)" : "")); cell(tr, n.address || "", "wide");
     const state = document.createElement("span");
     state.className = "state state-" + n.state; state.textContent = n.state;
     cell(tr, "").appendChild(state);
     cell(tr, n.ring_share === null || n.ring_share === undefined ? "–" : (n.ring_share * 100).toFixed(1) + "%");
-    cell(tr, n.breaker || "–");
+    const p = n.peer;
+    const changes = p && p.breaker_transitions ? ` · ${human(p.breaker_transitions, 0)}×` : "";
+    cell(tr, (n.breaker || "–") + changes).title = "state · changes since start";
+    const failed = p ? p.errors + p.timeouts : 0;
+    const calls = cell(tr, p ? human(p.calls, 0) : "–");
+    if (failed) {
+      const bad = document.createElement("span");
+      bad.className = "failed"; bad.textContent = ` · ${human(failed, 0)} failed`;
+      bad.title = `${p.errors} errors, ${p.timeouts} timeouts, ${p.rejected} refused by the breaker`;
+      calls.appendChild(bad);
+    }
+    const l = p && p.latency_usec;
+    cell(tr, l && l.samples ? `${human(l.p50)} / ${human(l.p99)}` : "–");
   });
   const r = c.rebalance || {};
   const bar = $("rebalance");
