@@ -35,6 +35,12 @@ class EngineStats:
     maxmemory_policy: str = "allkeys-lru"
 
 
+class KeyspaceChanged(RuntimeError):
+    """Raised by a :meth:`StorageEngine.items` walk that cannot go on exactly after the writes
+    made since its previous item (the lru_ttl engine: its dict was resized). The caller starts
+    a new walk; a snapshot starts again."""
+
+
 @runtime_checkable
 class StorageEngine(Protocol):
     """Holds the keyspace: ``bytes`` keys to ``bytes`` values with optional expiry.
@@ -123,7 +129,8 @@ class StorageEngine(Protocol):
         The caller may write to the engine between items (a snapshot reads a slice, then lets
         the loop serve requests): a key removed meanwhile is skipped, a key added meanwhile
         may or may not be yielded, a key changed meanwhile is yielded with the value it has
-        when reached; no key is yielded twice."""
+        when reached; no key is yielded twice. Where that cannot hold (the engine rebuilt its
+        table meanwhile), the walk raises :class:`KeyspaceChanged` instead."""
 
     def clear(self) -> None:
         """Remove every key (emits one ``FLUSHDB``)."""

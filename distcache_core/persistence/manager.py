@@ -398,15 +398,15 @@ class PersistenceManager:
             try:
                 async with image:
                     ref = await plugin.checkpoint(image)
-            except ImageAborted:
-                log.info("%s: SWAPDB during the checkpoint, starting it again", name)
+            except ImageAborted as exc:
+                log.info("%s: checkpoint interrupted (%s), starting it again", name, exc)
                 continue
             except Exception as exc:
                 self._failed(plugin, exc)
                 return False
             self._succeeded(plugin, ref)
             return True
-        self._failed(plugin, PersistenceError("SWAPDB kept interrupting the checkpoint"))
+        self._failed(plugin, PersistenceError("SWAPDB or table rebuilds kept interrupting it"))
         return False
 
     def _failed(self, plugin: Persistence, exc: BaseException) -> None:

@@ -319,11 +319,16 @@ class PersistenceContract:
 
             task = asyncio.create_task(writer())
             plugin = harness.plugin
-            from ..persistence import KeyspaceImage
+            from ..persistence import ImageAborted, KeyspaceImage
 
-            async with KeyspaceImage(harness.databases, harness.stream,
-                                     slice_seconds=0.0002) as image:
-                ref = await plugin.checkpoint(image)
+            for _ in range(3):  # as the manager does when the walk cannot go on
+                try:
+                    async with KeyspaceImage(harness.databases, harness.stream,
+                                             slice_seconds=0.0002) as image:
+                        ref = await plugin.checkpoint(image)
+                    break
+                except ImageAborted:
+                    continue
             done.set()
             await task
             assert ref is not None and image.seq is not None and image.overlay_count > 0

@@ -29,6 +29,7 @@ from distcache_core.mutations import Cause, Mutation, MutationListener, Op
 
 from .cursors import ScanSnapshots
 from .state import KeyspaceState
+from .tablewalk import TableWalk
 
 if TYPE_CHECKING:
     from .engine import LruTtlEngine
@@ -125,18 +126,22 @@ class DatabaseViews(KeyspaceState):
         return found if found is None or key_type is bytes else bytes(found)
 
     def _items_of(self, key_type: type[bytes]) -> Iterator[tuple[bytes, bytes, int | None]]:
-        # The key list is copied first so the caller may write to the engine between items
-        # (a snapshot writer yielding to the event loop); keys removed meanwhile are skipped.
+        # The caller may write to the engine between items (a snapshot yields to the event
+        # loop): the table is walked in place a chunk at a time (.tablewalk says how), never
+        # copied, and a key removed after its chunk was read is skipped here.
         data, expires = self._data, self._expires
         now = self._clock_ms()
-        for key in list(self._table_keys_of(key_type)):
-            value = data.get(key)
-            if value is None:
-                continue
-            expire_at_ms = expires.get(key)
-            if expire_at_ms is not None and expire_at_ms <= now:
-                continue
-            yield (key if key_type is bytes else bytes(key)), value, expire_at_ms
+        for chunk in TableWalk(data):
+            for key in chunk:
+                if type(key) is not key_type:
+                    continue
+                value = data.get(key)
+                if value is None:
+                    continue
+                expire_at_ms = expires.get(key)
+                if expire_at_ms is not None and expire_at_ms <= now:
+                    continue
+                yield (key if key_type is bytes else bytes(key)), value, expire_at_ms
 
     def _clear_database(self, key_type: type[bytes]) -> None:
         data = self._data

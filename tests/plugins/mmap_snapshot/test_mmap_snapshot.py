@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
 import random
 from pathlib import Path
 
 from distcache_core.contracts import StorageEngine
 from distcache_core.mutations import Mutation, Op
-from distcache_core.persistence import PersistenceManager, PersistenceStatus
+from distcache_core.persistence import PersistenceManager, PersistenceStatus, RecoveryTarget
 from distcache_core.testing.persistence_contract import (
     Harness,
     PersistenceContract,
+    apply_to_model,
     engine_state,
     live,
     random_mutation,
@@ -112,6 +115,59 @@ def test_the_manager_takes_a_snapshot_when_one_is_due(tmp_path: Path) -> None:
         await h.stop(save=False)
 
     run(go())
+
+
+def test_a_snapshot_whose_walk_meets_a_resize_starts_again_and_is_exact(
+        tmp_path: Path, caplog) -> None:
+    """The engine walks its dict in place; when writes make the dict resize mid-walk, the walk
+    cannot go on (KeyspaceChanged), the image is abandoned and the manager takes it again."""
+    data_dir = tmp_path / "data"
+    keys = 60_000
+
+    async def go() -> tuple[int, dict]:
+        h = wal_and_snapshot(data_dir)
+        await h.start()
+        for index in range(keys):
+            h.apply(Mutation(Op.SET, 0, b"k%d" % index, b"v%d" % index))
+        await h.turn()
+        table = h.databases[0]._data  # type: ignore[attr-defined]
+        size = dict.__sizeof__(table)  # the entry array, without the LRU links
+
+        async def grow_once_the_walk_began() -> None:
+            while (h.manager._current_image is None
+                   or h.manager._current_image.keys_walked == 0):
+                await asyncio.sleep(0)
+            index = 0
+            while dict.__sizeof__(table) == size:  # until the dict resizes
+                h.apply(Mutation(Op.SET, 0, b"new%d" % index, b"v"))
+                index += 1
+
+        grower = asyncio.create_task(grow_once_the_walk_began())
+        with caplog.at_level(logging.INFO, logger="distcache.persistence"):
+            await h.manager.save()
+        await grower
+        seq = h.snapshot.snapshots()[0].seq
+        expected: dict = {}
+        for mutation in h.history:
+            if mutation.seq <= seq:
+                apply_to_model(expected, mutation)
+        await h.stop(save=False)
+        return seq, live(expected)
+
+    seq, expected = run(go())
+    assert "dict was resized during the walk" in caplog.text
+    loaded = databases(2)
+
+    async def load() -> None:
+        snapshot = MmapSnapshot(SnapshotSettings(), data_dir)
+        snapshot.open(PersistenceStatus())
+        ref = snapshot.snapshots()[0]
+        assert ref.seq == seq
+        await snapshot.load_snapshot(ref, RecoveryTarget(loaded, PersistenceStatus()))
+        await snapshot.close()
+
+    run(load())
+    assert engine_state(loaded) == expected
 
 
 def test_check_snapshot_and_the_header(tmp_path: Path, cli) -> None:
