@@ -36,7 +36,6 @@ import errno
 import functools
 import os
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from distcache_core.errors import PersistenceWriteError
@@ -45,6 +44,7 @@ from distcache_core.persistence import aof_write_error
 
 from .format import append_mutation
 from .segments import ActiveSegment
+from .thread import WriterThread
 
 T = TypeVar("T")
 
@@ -67,7 +67,7 @@ class GroupCommitWriter:
         self._sync_each = policy == ALWAYS
         self._report_error = report_error
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._thread = WriterThread("distcache-wal")
         self._buffer = bytearray()
         self._buffer_seq = 0
         self._buffer_records = 0
@@ -94,7 +94,7 @@ class GroupCommitWriter:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="distcache-wal")
+        self._thread.start(loop)
 
     # --- loop side ----------------------------------------------------------------------------
 
@@ -149,7 +149,7 @@ class GroupCommitWriter:
     def tick(self) -> None:
         """Once a second: write what no barrier wrote (expirations between requests), retry
         after a failure, and with ``everysec`` sync."""
-        if self._executor is None:
+        if not self._thread.running:
             return
         if self._buffer and self._inflight is None:
             self._flush()
@@ -157,22 +157,29 @@ class GroupCommitWriter:
             self._sync_inflight = True
             records = self._records_unsynced
             self._unsynced_bytes = self._records_unsynced = 0
-            job = self.run_in_thread(self.segment.sync)
-            job.add_done_callback(functools.partial(self._synced, records))
+            self._thread.call(self.segment.sync, (), functools.partial(self._synced, records))
 
     def _flush(self) -> None:
         data, self._buffer = self._buffer, bytearray()
         records, self._buffer_records = self._buffer_records, 0
         waiters, self._pending_waiters = self._pending_waiters, []
         self._inflight_waiters = waiters
-        job = self.run_in_thread(self.segment.append, data, self._sync_each, self._buffer_seq)
-        self._inflight = job
-        job.add_done_callback(functools.partial(self._flushed, data, records, waiters))
+        assert self._loop is not None
+        self._inflight = self._loop.create_future()  # done once _flushed ran (for close)
+        self._thread.call(self.segment.append, (data, self._sync_each, self._buffer_seq),
+                          functools.partial(self._flushed, data, records, waiters))
 
     def _flushed(self, data: bytearray, records: int, waiters: list[asyncio.Future[None]],
-                 job: asyncio.Future[None]) -> None:
-        self._inflight = None
-        exc = job.exception() if not job.cancelled() else asyncio.CancelledError()
+                 result: None, exc: BaseException | None) -> None:
+        inflight, self._inflight = self._inflight, None
+        try:
+            self._after_flush(data, records, waiters, exc)
+        finally:
+            if inflight is not None:
+                inflight.set_result(None)
+
+    def _after_flush(self, data: bytearray, records: int, waiters: list[asyncio.Future[None]],
+                     exc: BaseException | None) -> None:
         if exc is not None:
             self._buffer[0:0] = data  # retried first, before anything recorded since
             self._buffer_records += records
@@ -198,9 +205,8 @@ class GroupCommitWriter:
         if self._buffer and (self._pending_waiters or not self._sync_each):
             self._flush()
 
-    def _synced(self, records: int, job: asyncio.Future[None]) -> None:
+    def _synced(self, records: int, result: None, exc: BaseException | None) -> None:
         self._sync_inflight = False
-        exc = job.exception() if not job.cancelled() else asyncio.CancelledError()
         if exc is not None:
             self._unsynced_bytes = max(self._unsynced_bytes, 1)  # sync again next tick
             self._records_unsynced += records
@@ -230,8 +236,7 @@ class GroupCommitWriter:
     # --- the thread ---------------------------------------------------------------------------
 
     def run_in_thread(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        assert self._loop is not None and self._executor is not None
-        return self._loop.run_in_executor(self._executor, fn, *args)
+        return self._thread.submit(fn, *args)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the writer thread, after everything asked for before it."""
@@ -242,7 +247,7 @@ class GroupCommitWriter:
         """Write out the buffer, sync, close the segment and stop the thread. Barriers still
         held after a failed write are released (their clients are gone by now): with an
         exception if this last write fails too, which is then raised."""
-        if self._executor is None:
+        if not self._thread.running:
             return
         if self._inflight is not None:
             await asyncio.wait([self._inflight])
@@ -262,8 +267,7 @@ class GroupCommitWriter:
                     waiter.exception()  # retrieved: nobody is left to read it
             raise
         finally:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+            self._thread.stop()
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
