@@ -23,7 +23,7 @@ VOLUME /data
 EXPOSE 6379 8080
 
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
-    CMD ["distcache", "ping", "--port", "6379"]
+    CMD ["distcache", "health", "--port", "8080"]
 
 # Settings in /etc/distcache/distcache.toml; NODE_ID and CLUSTER_NODES (and DISTCACHE_PASSWORD,
 # DISTCACHE_CLUSTER_SECRET) from the environment; more with --set flags appended to this.

@@ -1,4 +1,4 @@
-"""The ``distcache`` command: ``serve``, ``plugins``, ``check-config``, ``ping``,
+"""The ``distcache`` command: ``serve``, ``plugins``, ``check-config``, ``ping``, ``health``,
 ``config-keys``, ``check-wal``, ``check-snapshot`` and ``cluster`` (``up``, ``status``).
 
 Only this module turns errors into exit codes: 2 for a bad configuration or plugin (before
@@ -16,6 +16,8 @@ import os
 import socket
 import sys
 import textwrap
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     ping.add_argument("--port", type=int, default=6379)
     ping.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS")
     ping.add_argument("--password", help="AUTH first (default: env DISTCACHE_PASSWORD)")
+    health = sub.add_parser(
+        "health", help="exit 0 when a node's dashboard answers /health with 200 (probes)",
+        description="GET http://HOST:PORT/health from the dashboard plugin: exit 0 on 200 "
+                    "(serving), 1 on 503 (loading its data, or stopping) or no answer.")
+    health.add_argument("--host", default="127.0.0.1")
+    health.add_argument("--port", type=int, default=8080, help="the dashboard's port")
+    health.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS")
     keys = sub.add_parser(
         "config-keys", help="list every config key, its default and environment variable",
         description="Every config key the node reads (core and loaded plugins' tables), "
@@ -233,6 +242,23 @@ def cmd_ping(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    url = f"http://{args.host}:{args.port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            body = response.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:  # 503 while loading or stopping: the body says which
+        said = exc.read().decode(errors="replace").strip()
+        print(f"distcache: {url} answered {exc.code} {said}", file=sys.stderr)
+        return 1
+    except (OSError, urllib.error.URLError) as exc:
+        reason = getattr(exc, "reason", exc)
+        print(f"distcache: no answer from {url}: {reason}", file=sys.stderr)
+        return 1
+    print(body.strip())
+    return 0
+
+
 def cmd_config_keys(args: argparse.Namespace) -> int:
     sources = ConfigSources.gather(args.config, [])
     host = load_plugins(structure_node(sources).plugins)
@@ -293,8 +319,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"serve": cmd_serve, "plugins": cmd_plugins, "check-config": cmd_check_config,
-            "ping": cmd_ping, "config-keys": cmd_config_keys, "check-wal": cmd_check_wal,
-            "check-snapshot": cmd_check_snapshot, "cluster": cmd_cluster}
+            "ping": cmd_ping, "health": cmd_health, "config-keys": cmd_config_keys,
+            "check-wal": cmd_check_wal, "check-snapshot": cmd_check_snapshot,
+            "cluster": cmd_cluster}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -72,7 +72,7 @@ def test_three_nodes_with_their_ports_volumes_and_ids():
         volumes.add(source)
         peers = service["environment"]["CLUSTER_NODES"].split(",")
         assert peers == [f"{peer}@{peer}:6379" for peer in CLUSTER]
-        assert service["healthcheck"]["test"] == ["CMD", "distcache", "ping", "--port", "6379"]
+        assert service["healthcheck"]["test"] == ["CMD", "distcache", "health", "--port", "8080"]
     assert len(volumes) == 3  # a volume per node
 
 

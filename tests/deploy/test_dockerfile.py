@@ -3,14 +3,17 @@ copies, and its CMD and HEALTHCHECK run as written against a real node process."
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import redis
+
 from distcache_core.plugins import DEFAULT_PLUGINS
-from tests.conftest import run_cli
+from tests.conftest import free_port, run_cli
 from tests.deploy.deployfiles import REPO, Dockerfile, runnable
 
 
@@ -59,18 +62,32 @@ def test_cmd_serves_and_the_healthcheck_passes(node_process, tmp_path):
     dockerfile = Dockerfile()
     command = runnable(dockerfile.cmd, dockerfile)
     assert command[0] == "serve"
-    # The only changes: a free port and a temporary folder for the volume.
-    proc = node_process(*command[1:], "--port", "0", "--data-dir", str(tmp_path),
-                        env={**dockerfile.env, "NODE_ID": "node-1"})
-    assert "node node-1 listening on 0.0.0.0:" in proc.banner
+    # The only changes: free ports and a temporary folder for the volume.
+    dashboard = free_port()
+    args = (*command[1:], "--port", "0", "--data-dir", str(tmp_path),
+            "--set", f"plugins.dashboard.port={dashboard}")
+    env = {**dockerfile.env, "NODE_ID": "node-1"}
+    proc = node_process(*args, env=env)
+    # The image's config turns persistence on: the node says it is loading, then ready.
+    assert "node node-1 loading its data from" in proc.banner
+    assert "node node-1 listening on 0.0.0.0:" in proc.proc.stdout.readline()
     health = runnable(dockerfile.healthcheck, dockerfile)
-    assert health[:3] == ["ping", "--port", "6379"]
-    result = run_cli(*health[:2], str(proc.port), *health[3:])
-    assert (result.returncode, result.stdout) == (0, "PONG\n"), result.stderr
+    assert health[:3] == ["health", "--port", "8080"]  # the dashboard's /health
+    result = run_cli(*health[:2], str(dashboard), *health[3:])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"status": "serving", "node": "node-1"}
+    with redis.Redis(port=proc.port) as client:
+        client.set("warm", "kept")
     proc.proc.terminate()
     assert proc.proc.wait(10) == 0  # docker stop sends SIGTERM: a clean exit
-    result = run_cli(*health[:2], str(proc.port), *health[3:])
+    result = run_cli(*health[:2], str(dashboard), *health[3:])
     assert result.returncode == 1  # the health check notices a node that is gone
+    assert "no answer from" in result.stderr
+    # `docker compose down` and `up` with the same volume: the container comes back warm.
+    again = node_process(*args, env=env)
+    assert "listening on" in again.proc.stdout.readline()
+    with redis.Redis(port=again.port) as client:
+        assert client.get("warm") == b"kept"
 
 
 def test_the_build_context_leaves_out_what_the_image_does_not_need():

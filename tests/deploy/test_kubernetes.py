@@ -5,13 +5,15 @@ other, and the pods' settings and probes run by a real `distcache`."""
 from __future__ import annotations
 
 import copy
+import json
 import tomllib
+import urllib.request
 
 import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import latest_version
 
-from tests.conftest import run_cli
+from tests.conftest import free_port, run_cli
 from tests.deploy.deployfiles import Dockerfile, copied_files, load_manifests, runnable
 
 #: The oldest Kubernetes release still commonly run, and the newest the package knows.
@@ -46,7 +48,7 @@ def test_every_manifest_is_valid(version):
 @pytest.mark.parametrize("break_it", [
     lambda sts: sts["spec"].update(replica=3),
     lambda sts: sts["spec"]["template"]["spec"]["containers"][0].update(readinessProbe={
-        "exec": {"command": "distcache ping"}}),
+        "httpGet": {"path": "/health"}}),  # no port
     lambda sts: sts["spec"]["template"]["spec"]["containers"][0]["ports"][0].update(
         containerPort="6379"),
 ])
@@ -108,14 +110,19 @@ def test_pod_settings_are_accepted_by_distcache():
 def test_probes_run_against_a_real_node(node_process):
     main = container()
     probes = [main[kind] for kind in ("startupProbe", "readinessProbe", "livenessProbe")]
-    proc = node_process("--port", "0")
-    dockerfile = Dockerfile()
+    ports = {port["name"]: port["containerPort"] for port in main["ports"]}
+    dashboard = free_port()
+    proc = node_process("--port", "0", "--set", 'node.metrics=["dashboard"]',
+                        "--set", f"plugins.dashboard.port={dashboard}")
     for probe in probes:
-        command = runnable(probe["exec"]["command"], dockerfile)
-        assert command[:3] == ["ping", "--port", "6379"]
+        # /health of the dashboard, on the container port the image's config gives it.
+        assert probe["httpGet"]["path"] == "/health"
+        assert ports[probe["httpGet"]["port"]] == 8080
         # A probe must give its answer inside the time Kubernetes waits for it.
         assert probe["timeoutSeconds"] >= 2
-        result = run_cli(command[0], "--port", str(proc.port), *command[3:])
-        assert result.returncode == 0, result.stderr
+        with urllib.request.urlopen(f"http://127.0.0.1:{dashboard}/health", timeout=2) as got:
+            assert got.status == 200
+            assert json.load(got) == {"status": "serving", "node": "node-1"}
     proc.stop()
-    assert run_cli("ping", "--port", str(proc.port)).returncode == 1
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{dashboard}/health", timeout=2)
