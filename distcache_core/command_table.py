@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -37,6 +37,12 @@ COMMAND_FLAGS = (
     "allow_busy",         # allowed while a script runs too long (-BUSY for the rest)
 )
 KNOWN_FLAGS = frozenset(COMMAND_FLAGS)
+
+#: Key spec flags in the order COMMAND INFO and COMMAND GETKEYSANDFLAGS list them
+#: (``addReplyFlagsForKeyArgs``, server.c): the access (RO read only, RW read and write, OW
+#: overwrite without reading, RM remove), then what the command does with the key's data.
+KEY_SPEC_FLAGS = ("RO", "RW", "OW", "RM", "access", "update", "insert", "delete", "not_key",
+                  "incomplete", "variable_flags")
 
 #: ACL categories in the order COMMAND INFO lists them (``ACLCommandCategories``, acl.c).
 ACL_CATEGORIES = (
@@ -98,6 +104,25 @@ def _check_categories(name: str, categories: frozenset[str]) -> None:
                          f"(known: {', '.join(ACL_CATEGORIES)})")
 
 
+def _key_flags(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _check_key_flags(name: str, key_flags: tuple[str, ...]) -> None:
+    for spec in key_flags:
+        words = spec.split()
+        if [w for w in KEY_SPEC_FLAGS if w in words] != words:
+            raise ValueError(f"command {name!r}: key flags {spec!r} must be words of "
+                             f"{' '.join(KEY_SPEC_FLAGS)}, in that order")
+
+
+def _key_range(first_key: int, last_key: int, key_step: int, argc: int) -> range:
+    if first_key == 0:
+        return range(0)
+    last = last_key if last_key >= 0 else argc + last_key
+    return range(first_key, min(last, argc - 1) + 1, key_step or 1)
+
+
 def _arity_bounds(arity: int) -> tuple[int, int]:
     return (arity, arity) if arity > 0 else (-arity, 1 << 62)
 
@@ -142,11 +167,14 @@ class Subcommand:
     first_key: int = 0
     last_key: int = 0
     key_step: int = 0
+    #: Key spec flags, as :attr:`Command.key_flags`.
+    key_flags: tuple[str, ...] = attrs.field(default=(), converter=_key_flags)
     min_args: int = attrs.field(init=False)
     max_args: int = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         _check_flags(self.name, self.flags)
+        _check_key_flags(self.name, self.key_flags)
         _check_categories(self.name, self.acl_categories)
         if self.arity == 0 or -2 < self.arity < 2:
             raise ValueError(f"subcommand {self.name!r}: arity counts the container and the "
@@ -154,6 +182,10 @@ class Subcommand:
         minimum, maximum = _arity_bounds(self.arity)
         object.__setattr__(self, "min_args", minimum)
         object.__setattr__(self, "max_args", maximum)
+
+    def key_positions(self, argc: int) -> range:
+        """Indexes of the key arguments in the whole argument vector of length ``argc``."""
+        return _key_range(self.first_key, self.last_key, self.key_step, argc)
 
 
 def _subcommands(values: Iterable[str | Subcommand]) -> tuple[Subcommand, ...]:
@@ -215,10 +247,24 @@ class Command:
     route: str = ""
     #: How a split is merged (see ``MERGES``); empty for single-key and local commands.
     merge: str = ""
+    #: Redis's key spec flags (COMMAND INFO, COMMAND GETKEYSANDFLAGS), one string of
+    #: :data:`KEY_SPEC_FLAGS` words per key spec: ``("RW access delete", "OW update")`` for
+    #: RENAME. With several, each but the last covers one key from ``first_key`` on and the last
+    #: covers the rest. Empty means ``RW access update`` for a write command, else
+    #: ``RO access``. Information for clients only; routing reads the positions.
+    key_flags: tuple[str, ...] = attrs.field(default=(), converter=_key_flags)
+    #: For a command whose keys, or their flags, depend on its arguments (EVAL's numkeys,
+    #: SET's GET): ``find_keys(argv)`` gives ``(position, key flags)`` of each key, as
+    #: COMMAND GETKEYS reports them; ``[]`` for arguments it cannot read.
+    find_keys: Callable[[list[bytes]], list[tuple[int, str]]] | None = None
 
     @flags.validator
     def _known_flags(self, attribute: attrs.Attribute, value: frozenset[str]) -> None:
         _check_flags(self.name, value)
+
+    @key_flags.validator
+    def _known_key_flags(self, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
+        _check_key_flags(self.name, value)
 
     @acl_categories.validator
     def _known_categories(self, attribute: attrs.Attribute, value: frozenset[str]) -> None:
@@ -258,10 +304,7 @@ class Command:
 
     def key_positions(self, argc: int) -> range:
         """Indexes of the key arguments in an argument vector of length ``argc``."""
-        if self.first_key == 0:
-            return range(0)
-        last = self.last_key if self.last_key >= 0 else argc + self.last_key
-        return range(self.first_key, min(last, argc - 1) + 1, self.key_step or 1)
+        return _key_range(self.first_key, self.last_key, self.key_step, argc)
 
 
 class CommandTable:

@@ -255,4 +255,5 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
     ):
         register(Command(name=name, handler=handler, arity=arity, flags=flags, group=group,
                          first_key=first, last_key=last, key_step=step, merge=merge,
-                         summary=summary))
+                         summary=summary,
+                         key_flags=("OW update", "RO access") if name == "bitop" else ()))

@@ -99,19 +99,19 @@ OBJECT_HELP = [
 _READ = frozenset({"readonly"})
 OBJECT_SUBCOMMANDS = (
     Subcommand(name="encoding", arity=3, handler=_object_encoding, flags=_READ,
-               first_key=2, last_key=2, key_step=1,
+               first_key=2, last_key=2, key_step=1, key_flags=("RO",),
                summary="Returns the internal encoding of a Redis object."),
     Subcommand(name="freq", arity=3, handler=_object_freq, flags=_READ,
-               first_key=2, last_key=2, key_step=1,
+               first_key=2, last_key=2, key_step=1, key_flags=("RO",),
                summary="Returns the logarithmic access frequency counter of a Redis object."),
     Subcommand(name="help", arity=2, handler=lambda conn, argv: OBJECT_HELP,
                flags={"loading", "stale"},
                summary="Returns helpful text about the different subcommands."),
     Subcommand(name="idletime", arity=3, handler=_object_idletime, flags=_READ,
-               first_key=2, last_key=2, key_step=1,
+               first_key=2, last_key=2, key_step=1, key_flags=("RO",),
                summary="Returns the time since the last access to a Redis object."),
     Subcommand(name="refcount", arity=3, handler=_object_refcount, flags=_READ,
-               first_key=2, last_key=2, key_step=1,
+               first_key=2, last_key=2, key_step=1, key_flags=("RO",),
                summary="Returns the reference count of a value of a key."),
 )
 
@@ -143,7 +143,7 @@ MEMORY_SUBCOMMANDS = (
                flags={"loading", "stale"},
                summary="Outputs memory problems report."),
     Subcommand(name="usage", arity=-3, handler=_memory_usage, flags=_READ,
-               first_key=2, last_key=2, key_step=1,
+               first_key=2, last_key=2, key_step=1, key_flags=("RO",),
                summary="Estimates the memory usage of a key."),
 )
 

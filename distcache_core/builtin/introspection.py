@@ -43,19 +43,33 @@ def command_categories(command: Command) -> tuple[str, ...]:
     return tuple(c for c in categories_for(command.flags, frozenset(), "") if c)
 
 
+def key_flags(command: Command | Subcommand) -> tuple[str, ...]:
+    """The command's key spec flags (:attr:`Command.key_flags`), derived when it names none."""
+    if command.key_flags:
+        return command.key_flags
+    return ("RW access update",) if "write" in command.flags else ("RO access",)
+
+
+def _spec(flags: str, index: int, lastkey: int, keystep: int) -> dict[str, Any]:
+    return {"flags": SetReply(flags.split()),
+            "begin_search": {"type": b"index", "spec": {"index": index}},
+            "find_keys": {"type": b"range",
+                          "spec": {"lastkey": lastkey, "keystep": keystep, "limit": 0}}}
+
+
 def _key_specs(command: Command | Subcommand) -> SetReply:
-    """One range key spec derived from the legacy key positions (Redis words some commands'
-    specs in more detail; clients read the positions, which are the same)."""
+    """Range key specs from the key positions: with several flag sets, each but the last
+    covers one key and the last the rest, as RENAME's and BITOP's do in Redis."""
     if not command.first_key:
         return _EMPTY_SET
-    last = command.last_key - command.first_key if command.last_key >= 0 else command.last_key
-    flags = SetReply(("RW", "update") if "write" in command.flags else ("RO", "access"))
-    return SetReply([{
-        "flags": flags,
-        "begin_search": {"type": b"index", "spec": {"index": command.first_key}},
-        "find_keys": {"type": b"range",
-                      "spec": {"lastkey": last, "keystep": command.key_step or 1, "limit": 0}},
-    }])
+    step = command.key_step or 1
+    *singles, rest = key_flags(command)
+    specs = [_spec(flags, command.first_key + i * step, 0, 1)
+             for i, flags in enumerate(singles)]
+    first = command.first_key + len(singles) * step
+    last = command.last_key - first if command.last_key >= 0 else command.last_key
+    specs.append(_spec(rest, first, last, step))
+    return SetReply(specs)
 
 
 def _sub_explicit(command: Command, sub: Subcommand) -> frozenset[str]:
@@ -156,16 +170,39 @@ def _list(conn: Any, argv: list[bytes]) -> list[bytes]:
     return [name.encode() for name, command, sub in names if keep(name, command, sub)]
 
 
-def _getkeys(conn: Any, argv: list[bytes]) -> list[bytes]:
-    found = _table(conn).lookup(argv[2])
+def _keys_with_flags(conn: Any, argv: list[bytes]) -> list[tuple[bytes, str]]:
+    """COMMAND GETKEYS / GETKEYSANDFLAGS <full command>: the keys, and the flags of the key
+    spec each falls under (``getKeysSubcommandImpl``, server.c)."""
+    target = argv[2:]
+    command = _table(conn).lookup(target[0])
+    found: Command | Subcommand | None = command
+    if command is not None and command.subcommands and len(target) > 1:
+        found = next((sub for sub in command.subcommands
+                      if sub.name.encode() == target[1].lower()), None)
     if found is None:
         raise CommandError("ERR Invalid command specified")
-    if not found.first_key:
+    find_keys = getattr(found, "find_keys", None)
+    if not found.first_key and find_keys is None:
         raise CommandError("ERR The command has no key arguments")
-    target = argv[2:]
     if not found.min_args <= len(target) <= found.max_args:
         raise CommandError("ERR Invalid number of arguments specified for command")
-    return [target[i] for i in found.key_positions(len(target))]
+    if find_keys is not None:
+        keys = find_keys(target)
+    else:
+        flags = key_flags(found)
+        keys = [(position, flags[min(index, len(flags) - 1)])
+                for index, position in enumerate(found.key_positions(len(target)))]
+    if not keys and "no_mandatory_keys" not in found.flags:
+        raise CommandError("ERR Invalid arguments specified for command")
+    return [(target[position], flags) for position, flags in keys]
+
+
+def _getkeys(conn: Any, argv: list[bytes]) -> list[bytes]:
+    return [key for key, _ in _keys_with_flags(conn, argv)]
+
+
+def _getkeys_and_flags(conn: Any, argv: list[bytes]) -> list[Any]:
+    return [[key, SetReply(flags.split())] for key, flags in _keys_with_flags(conn, argv)]
 
 
 COMMAND_HELP = [
@@ -186,6 +223,8 @@ COMMAND_HELP = [
     "    commands are returned.",
     "GETKEYS <full-command>",
     "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
     "HELP",
     "    Prints this help.",
 ]
@@ -198,6 +237,8 @@ SUBCOMMANDS = (
                summary="Returns documentary information about one, multiple or all commands."),
     Subcommand(name="getkeys", arity=-4, handler=_getkeys, flags=_READ,
                summary="Extracts the key names from an arbitrary command."),
+    Subcommand(name="getkeysandflags", arity=-4, handler=_getkeys_and_flags, flags=_READ,
+               summary="Extracts the key names and access flags for an arbitrary command."),
     Subcommand(name="help", arity=2, handler=lambda conn, argv: COMMAND_HELP, flags=_READ,
                summary="Returns helpful text about the different subcommands."),
     Subcommand(name="info", arity=-2, handler=_info, flags=_READ,

@@ -141,6 +141,14 @@ def copy(conn: Any, argv: list[bytes]) -> int:
 
 #: How each multi-key or whole-keyspace command runs in a cluster (``Command.route``/``merge``);
 #: single-key commands route by their key and need no entry.
+#: Key spec flags where Redis's differ from the default (RW access update / RO access).
+KEY_FLAGS = {
+    "del": ("RM delete",), "unlink": ("RM delete",), "exists": ("RO",), "touch": ("RO",),
+    "type": ("RO",), "rename": ("RW access delete", "OW update"),
+    "renamenx": ("RW access delete", "OW insert"), "copy": ("RO access", "OW update"),
+    **{name: ("RW update",) for name in ("expire", "pexpire", "expireat", "pexpireat",
+                                          "persist")},
+}
 ROUTING = {
     "del": ("keys", "sum"),
     "unlink": ("keys", "sum"),
@@ -191,4 +199,5 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
         route, merge = ROUTING.get(name, ("", ""))
         register(Command(name=name, handler=handler, arity=arity, flags=flags, group=group,
                          first_key=first, last_key=last, key_step=step, summary=summary,
-                         acl_categories=categories, route=route, merge=merge))
+                         acl_categories=categories, route=route, merge=merge,
+                         key_flags=KEY_FLAGS.get(name, ())))

@@ -321,6 +321,20 @@ def incrbyfloat(conn: Any, argv: list[bytes]) -> bytes:
 
 #: How a multi-key string command's keys, split by owner in a cluster, are merged.
 MERGES = {"mget": "concat", "mset": "all_ok", "msetnx": "same_owner"}
+#: Key spec flags where Redis's differ from the default (RW access update / RO access).
+KEY_FLAGS = {
+    "set": ("RW access update variable_flags",), "setnx": ("OW insert",),
+    "setex": ("OW update",), "psetex": ("OW update",), "getdel": ("RW access delete",),
+    "mset": ("OW update",), "msetnx": ("OW insert",), "append": ("RW insert",),
+    "strlen": ("RO",), "setrange": ("RW update",),
+}
+
+
+def set_keys(argv: list[bytes]) -> list[tuple[int, str]]:
+    """SET's key reads the old value only with GET (``setGetKeys``, db.c)."""
+    if any(arg.lower() == b"get" for arg in argv[3:]):
+        return [(1, "RW access update")]
+    return [(1, "OW update")]
 
 
 @hookimpl
@@ -374,4 +388,5 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
     ):
         register(Command(name=name, handler=handler, arity=arity, flags=flags, group=group,
                          first_key=first, last_key=last, key_step=step, summary=summary,
-                         merge=MERGES.get(name, "")))
+                         merge=MERGES.get(name, ""), key_flags=KEY_FLAGS.get(name, ()),
+                         find_keys=set_keys if name == "set" else None))

@@ -62,7 +62,7 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
         Command(name="discard", handler=discard, arity=1, flags=quick, group=group,
                 summary="Discards a transaction."),
         Command(name="watch", handler=watch, arity=-2, flags=quick, first_key=1, last_key=-1,
-                key_step=1, group=group, merge="all_ok",
+                key_step=1, key_flags=("RO",), group=group, merge="all_ok",
                 summary="Monitors changes to keys to determine the execution of a transaction."),
         Command(name="unwatch", handler=unwatch, arity=1, flags=quick, group=group,
                 summary="Forgets about watched keys of a transaction."),

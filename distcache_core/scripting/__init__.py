@@ -13,6 +13,7 @@ A default plugin like the other built-in command modules. The parts:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -49,22 +50,38 @@ SCRIPT_SUBCOMMANDS = (
 )
 
 
+_ATOI = re.compile(rb"[ \t\n\v\f\r]*[+-]?[0-9]+")
+
+
+def _script_keys(flags: str) -> Callable[[list[bytes]], list[tuple[int, str]]]:
+    """The numkeys arguments after the script, or none when numkeys is not a count of the
+    arguments there (Redis's ``evalGetKeys``, which reads numkeys with ``atoi``)."""
+    def find_keys(argv: list[bytes]) -> list[tuple[int, str]]:
+        digits = _ATOI.match(argv[2])
+        numkeys = int(digits.group()) if digits else 0
+        if not 0 < numkeys <= len(argv) - 3:
+            return []
+        return [(position, flags) for position in range(3, 3 + numkeys)]
+    return find_keys
+
+
 @hookimpl
 def distcache_register_commands(register: Callable[[Command], None]) -> None:
     group = "scripting"
     # The keys are the numkeys arguments after the script (movable): COMMAND INFO reports
     # 0 0 0 for the positions, as Redis does.
     evaluate = {"noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"}
-    for name, handler, flags, summary in (
-        ("eval", eval_, evaluate, "Execute a Lua script server side"),
-        ("evalsha", evalsha, evaluate, "Execute a Lua script server side"),
-        ("eval_ro", eval_ro, evaluate | {"readonly"},
+    write_keys, read_keys = _script_keys("RW access update"), _script_keys("RO access")
+    for name, handler, flags, find_keys, summary in (
+        ("eval", eval_, evaluate, write_keys, "Execute a Lua script server side"),
+        ("evalsha", evalsha, evaluate, write_keys, "Execute a Lua script server side"),
+        ("eval_ro", eval_ro, evaluate | {"readonly"}, read_keys,
          "Execute a read-only Lua script server side"),
-        ("evalsha_ro", evalsha_ro, evaluate | {"readonly"},
+        ("evalsha_ro", evalsha_ro, evaluate | {"readonly"}, read_keys,
          "Execute a read-only Lua script server side"),
     ):
         register(Command(name=name, handler=handler, arity=-3, flags=flags, group=group,
-                         summary=summary))
+                         find_keys=find_keys, summary=summary))
     register(Command(name="script", handler=subcommand_handler("script", SCRIPT_SUBCOMMANDS),
                      arity=-2, group=group, subcommands=SCRIPT_SUBCOMMANDS,
                      summary="A container for Lua scripts management commands"))

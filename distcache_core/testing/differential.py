@@ -247,18 +247,36 @@ NODE_ONLY_COMMANDS = {
 }
 
 
+def _key_specs(expected: Reply, actual: Reply) -> str | None:
+    """Key specs alike but for Redis's ``notes`` (its documentation's wording)."""
+    def fields(spec: Reply) -> list[tuple[bytes, bytes]]:
+        return [(key.raw, value.raw) for key, value in spec.pairs() if key.value != b"notes"]
+    problem = _kinds(expected, actual)
+    if problem or expected.items is None or actual.items is None:
+        return problem or exact(expected, actual)
+    if len(expected.items) != len(actual.items) or any(
+            fields(e) != fields(a) for e, a in zip(expected.items, actual.items, strict=True)):
+        return f"redis {expected.describe()} != node {actual.describe()}"
+    return None
+
+
 def _command_entry(expected: Reply, actual: Reply) -> str | None:
     if expected.items is None or actual.items is None or len(expected.items) != len(
             actual.items):
         return exact(expected, actual)
     name = expected.items[0].value
-    # name, arity, flags, first key, last key, key step, ACL categories: Redis's facts, which
-    # clients route and parse by. Tips, key specs and subcommands: the types only, since
-    # DistCache derives key specs from the key positions and implements fewer subcommands.
+    # name, arity, flags, first key, last key, key step, ACL categories, and the key specs
+    # (their flags, and where the keys are): Redis's facts, which clients route and parse by.
+    # Tips and subcommands: the types only (DistCache implements fewer subcommands). A command
+    # with movable keys (EVAL's numkeys) finds them in code, so its key specs are typed only.
     for index in range(7):
         problem = exact(expected.items[index], actual.items[index])
         if problem:
             return f"{name!r} field {index}: {problem}"
+    movable = any(flag.value == b"movablekeys" for flag in expected.items[2].items or ())
+    problem = None if movable else _key_specs(expected.items[8], actual.items[8])
+    if problem:
+        return f"{name!r} key specs: {problem}"
     for index in range(7, len(expected.items)):
         problem = _kinds(expected.items[index], actual.items[index])
         if problem:
