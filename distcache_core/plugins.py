@@ -35,6 +35,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "distcache_core.builtin.databases",
     "distcache_core.builtin.transactions",
     "distcache_core.builtin.inspection",
+    "distcache_core.builtin.memory",
     "distcache_core.cluster.commands",
     "distcache_plugins.lru_ttl",
     "distcache_plugins.vnode_ring",

@@ -1,4 +1,5 @@
-"""Commands that look inside keys and the node: OBJECT, MEMORY USAGE, MONITOR, DEBUG.
+"""Commands that look inside keys and the node: OBJECT, MONITOR, DEBUG (MEMORY is in
+:mod:`.memory`).
 
 Replies follow Redis 7.0 (``src/object.c``, ``src/debug.c``). A value's encoding is derived
 from its bytes as Redis chooses it when a string is stored: ``int`` for a canonical 64-bit
@@ -16,11 +17,10 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ..command_table import Command, Subcommand, subcommand_handler
-from ..errors import NO_SUCH_KEY, SYNTAX, CommandError
+from ..errors import NO_SUCH_KEY, CommandError
 from ..hookspecs import hookimpl
 from ..protocol import string2ll
 from ..replies import NO_REPLY, OK
-from .arguments import parse_int
 
 #: Redis shares the integer objects 0..9999 (``OBJ_SHARED_INTEGERS``) unless maxmemory with an
 #: LRU/LFU policy needs per-object access data; OBJECT REFCOUNT then reports INT_MAX.
@@ -116,38 +116,6 @@ OBJECT_SUBCOMMANDS = (
 )
 
 
-def _memory_usage(conn: Any, argv: list[bytes]) -> Any:
-    if len(argv) == 5 and argv[3].lower() == b"samples":
-        parse_int(argv[4])  # a string has nothing to sample; the count is only checked
-    elif len(argv) != 3:
-        raise CommandError(SYNTAX)
-    engine = conn.engine
-    usage = getattr(engine, "memory_usage", None)
-    if usage is not None:
-        return usage(argv[2])
-    value = engine.peek(argv[2])
-    return None if value is None else len(argv[2]) + len(value)
-
-
-MEMORY_HELP = [
-    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "USAGE <key> [SAMPLES <count>]",
-    "    Return memory in bytes used by <key> and its value. Nested values are",
-    "    sampled up to <count> times (default: 5, 0 means sample all).",
-    "HELP",
-    "    Prints this help.",
-]
-
-MEMORY_SUBCOMMANDS = (
-    Subcommand(name="help", arity=2, handler=lambda conn, argv: MEMORY_HELP,
-               flags={"loading", "stale"},
-               summary="Outputs memory problems report."),
-    Subcommand(name="usage", arity=-3, handler=_memory_usage, flags=_READ,
-               first_key=2, last_key=2, key_step=1, key_flags=("RO",),
-               summary="Estimates the memory usage of a key."),
-)
-
-
 def monitor(conn: Any, argv: list[bytes]) -> Any:
     monitors = conn.server.monitors
     if conn in monitors:
@@ -193,9 +161,6 @@ def distcache_register_commands(register: Callable[[Command], None]) -> None:
         Command(name="object", handler=subcommand_handler("object", OBJECT_SUBCOMMANDS),
                 arity=-2, group="generic", subcommands=OBJECT_SUBCOMMANDS,
                 summary="A container for object introspection commands."),
-        Command(name="memory", handler=subcommand_handler("memory", MEMORY_SUBCOMMANDS),
-                arity=-2, group="server", subcommands=MEMORY_SUBCOMMANDS,
-                summary="A container for memory diagnostics commands."),
         Command(name="monitor", handler=monitor, arity=1, flags=admin, group="server",
                 summary="Listens for all requests received by the server in real-time."),
         Command(name="debug", handler=debug, arity=-2, flags=admin, group="server",

@@ -24,8 +24,8 @@ from ..protocol import encode_request
 
 __all__ = [
     "Arg", "Case", "Compare", "Incomplete", "Pause", "RawSession", "Reply", "Req", "Request",
-    "command_docs", "command_info", "exact", "info_fields", "masked", "parse_reply", "run_case",
-    "scan_reply", "shape", "subset", "unordered",
+    "command_docs", "command_info", "exact", "info_fields", "map_keys", "masked", "parse_reply",
+    "run_case", "scan_reply", "shape", "subset", "unordered",
 ]
 
 
@@ -161,6 +161,26 @@ def scan_reply(expected: Reply, actual: Reply) -> str | None:
         return exact(expected, actual)
     return exact(expected.items[0], actual.items[0]) or unordered(expected.items[1],
                                                                  actual.items[1])
+
+
+def map_keys(expected: Reply, actual: Reply) -> str | None:
+    """Maps with the same keys in the same order at every level and values of the same types,
+    any scalar values: figures that are each process's own (MEMORY STATS: Redis's come from
+    its allocator, a node's from its process and engine)."""
+    if expected.kind != actual.kind or (expected.items is None) != (actual.items is None):
+        return f"redis {expected.describe()} != node {actual.describe()}"
+    if expected.items is None or actual.items is None:
+        return None
+    if expected.kind not in "%|" and not (expected.kind == "*" and len(expected.items) % 2 == 0
+                                          and all(i.kind == "$" for i in expected.items[::2])):
+        return shape(expected, actual)
+    if len(expected.items) != len(actual.items):
+        return f"redis {expected.describe()} != node {actual.describe()}"
+    for (key_e, value_e), (key_a, value_a) in zip(expected.pairs(), actual.pairs(), strict=True):
+        problem = exact(key_e, key_a) or map_keys(value_e, value_a)
+        if problem:
+            return f"at {key_e.value!r}: {problem}"
+    return None
 
 
 def masked(*keys: str) -> Compare:

@@ -1,4 +1,4 @@
-"""OBJECT, MEMORY USAGE, DEBUG and MONITOR on a real node with real clients (the replies are
+"""OBJECT, MEMORY, DEBUG and MONITOR on a real node with real clients (the replies are
 compared with redis-server in ``redis_corpus/inspection.py``)."""
 
 from __future__ import annotations
@@ -30,6 +30,31 @@ def test_object_and_memory_usage(r) -> None:
     r.execute_command("SELECT", 3)
     r.set("n", 7)
     assert r.memory_usage("n") > 0 and r.object("encoding", "n") == b"int"
+
+
+def test_memory_stats_doctor_purge(r) -> None:
+    """MEMORY STATS reports the keyspace as the engine counts it (INFO's used_memory) inside
+    the process's resident size; the doctor calls an instance with under 5 MiB of data empty,
+    as Redis does, and reviews it past that."""
+    empty = r.execute_command("MEMORY", "DOCTOR")
+    assert empty.startswith(b"Hi Sam, this instance is empty")
+    megabyte = b"x" * (1 << 20)
+    for i in range(6):
+        r.set(f"big{i}", megabyte)
+    r.execute_command("SELECT", 2)
+    r.set("small", "v")
+    stats = r.memory_stats()
+    assert stats["keys.count"] == 7
+    assert stats["dataset.bytes"] == r.info("memory")["used_memory"] > 6 << 20
+    assert stats["total.allocated"] >= stats["startup.allocated"]
+    assert stats["peak.allocated"] >= stats["total.allocated"] > 6 << 20
+    assert "db.0" in stats and "db.2" in stats and "db.1" not in stats
+    report = r.execute_command("MEMORY", "DOCTOR")
+    assert report.startswith((b"Hi Sam, I can't find any memory issue", b"Sam, I detected"))
+    assert r.memory_purge() is True
+    assert b"allocated blocks:" in r.execute_command("MEMORY", "MALLOC-STATS")
+    r.execute_command("SELECT", 0)
+    assert r.get("big5") == megabyte
 
 
 def test_debug_is_off_unless_enabled(r, make_node) -> None:

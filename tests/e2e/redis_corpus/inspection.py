@@ -1,9 +1,9 @@
-"""OBJECT, MEMORY USAGE, DEBUG (off by default, as Redis 7) and MONITOR; what a monitor sees of
+"""OBJECT, MEMORY, DEBUG (off by default, as Redis 7) and MONITOR; what a monitor sees of
 another client's commands is read with ``Req(b"")`` (sends nothing, reads the next line)."""
 
 import re
 
-from distcache_core.testing.differential import Case, Reply, Req, shape
+from distcache_core.testing.differential import Case, Reply, Req, map_keys, shape
 
 
 def monitor_line(expected: Reply, actual: Reply) -> str | None:
@@ -41,8 +41,18 @@ CASES = [
         Req(("MEMORY", "USAGE", "k", "SAMPLES", "5"), shape), ("MEMORY", "USAGE", "nope"),
         ("MEMORY", "USAGE", "k", "SAMPLES", "x"), ("MEMORY", "USAGE", "k", "BOGUS"),
         ("MEMORY", "USAGE"), ("MEMORY", "BOGUS")]),
-    Case("memory-help", [("MEMORY", "HELP")],
-         differs="DistCache lists only the MEMORY subcommands it implements (USAGE)"),
+    Case("memory-help", [("MEMORY", "HELP"), ("MEMORY", "HELP", "x")]),
+    # The figures are each process's own (Redis's from jemalloc); the keys, their order and
+    # the value types are Redis's, and a database with keys gets its db.N entry.
+    Case("memory-stats", [
+        Req(("MEMORY", "STATS"), map_keys), ("SET", "k", "v"), ("SELECT", "3"),
+        ("SET", "k", "v"), ("EXPIRE", "k", "100"), Req(("MEMORY", "STATS"), map_keys),
+        ("MEMORY", "STATS", "x")]),
+    # Both instances hold far less than 5 MiB of data: "empty" in Redis's words.
+    Case("memory-doctor-purge", [
+        ("MEMORY", "DOCTOR"), ("SET", "k", "v"), ("MEMORY", "DOCTOR"), ("MEMORY", "DOCTOR", "x"),
+        ("MEMORY", "PURGE"), ("MEMORY", "PURGE", "x"), ("GET", "k"),
+        Req(("MEMORY", "MALLOC-STATS"), shape), ("MEMORY", "MALLOC-STATS", "x")]),
     Case("debug-disabled", [("DEBUG", "SLEEP", "0"), ("DEBUG", "OBJECT", "k"), ("DEBUG",)]),
     Case("monitor", [
         ("MONITOR",), Req(("SET", "k", "v"), conn=1), SEEN,
