@@ -44,7 +44,8 @@ local function array_length(t)
   local max, items = 0, 0
   for k in next, t do
     if type(k) == "number" and k ~= 0 and floor(k) == k and k >= 1 then
-      if k > max then max = k end
+      -- max is a C int: x86 makes a key past INT_MAX INT_MIN, and the table an object.
+      if k > max then max = k < 2147483648 and k or -2147483648 end
       items = items + 1
     else
       return -1

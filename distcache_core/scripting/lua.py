@@ -48,10 +48,10 @@ DEFAULT_MAX_MEMORY_BYTES: Final = 1024 * 1024 * 1024
 
 _SANDBOX_CODE: Final = resources.files(__package__).joinpath("sandbox.lua").read_bytes()
 _SANDBOX_NAME: Final = "=[distcache sandbox]"
-_CJSON_CODE: Final = resources.files(__package__).joinpath("cjson.lua").read_bytes()
-_CJSON_NAME: Final = "=[distcache cjson]"
-_BIT_CODE: Final = resources.files(__package__).joinpath("bit.lua").read_bytes()
-_BIT_NAME: Final = "=[distcache bit]"
+#: The libraries besides the sandbox, in the order sandbox.lua takes them.
+_LIBRARIES: Final = tuple(
+    (resources.files(__package__).joinpath(f"{name}.lua").read_bytes(), f"=[distcache {name}]")
+    for name in ("cjson", "bit", "ieee754", "struct", "cmsgpack"))
 #: redis.log levels (LL_DEBUG .. LL_WARNING) as logging levels.
 _LOG_LEVELS: Final = (logging.DEBUG, logging.DEBUG, logging.INFO, logging.WARNING)
 
@@ -115,8 +115,7 @@ class LuaSandbox:
             self._py_call, self._py_setresp, self._py_log, self._py_sha1hex,
             self._py_interrupted, self._py_acl_check, HOOK_PERIOD,
             REDIS_COMPAT_VERSION.encode(), _version_number(REDIS_COMPAT_VERSION),
-            runtime.compile(_CJSON_CODE, name=_CJSON_NAME),
-            runtime.compile(_BIT_CODE, name=_BIT_NAME))
+            *(runtime.compile(code, name=name) for code, name in _LIBRARIES))
         # Scripts run against the sandbox's globals; the real table (standard library, lupa's
         # `python` module) is emptied so nothing can reach it again.
         real_globals = runtime.globals()

@@ -6,7 +6,8 @@
 -- require, loadfile, dofile, package, getfenv, setfenv, print, newproxy), every global and
 -- library table read-only ("Attempt to modify a readonly table"), reading an unknown global
 -- an error, precompiled bytecode refused, the redis.* API, and the cjson and bit libraries
--- (cjson.lua, bit.lua; Redis's cmsgpack and struct are missing). Redis makes tables read-only
+-- (cjson.lua, bit.lua), struct and cmsgpack (struct.lua, cmsgpack.lua, both on
+-- ieee754.lua). Redis makes tables read-only
 -- with a patch to the Lua VM; stock Lua 5.1 has no such flag, so here each protected table
 -- is an empty proxy whose metatable reads through to the real table and refuses writes, and
 -- the few functions that write around metatables (rawset, setmetatable, table.insert,
@@ -15,7 +16,8 @@
 -- Arguments: the Python callbacks (they never raise; each returns a status first) and the
 -- count-hook period.
 local py_call, py_setresp, py_log, py_sha1hex, py_interrupted, py_acl_check, hook_period,
-      redis_version, redis_version_num, cjson_chunk, bit_chunk = ...
+      redis_version, redis_version_num, cjson_chunk, bit_chunk, ieee754_chunk, struct_chunk,
+      cmsgpack_chunk = ...
 
 local SANDBOX_SOURCE = debug.getinfo(1, "S").source
 local READONLY = "Attempt to modify a readonly table"
@@ -25,8 +27,8 @@ local READONLY = "Attempt to modify a readonly table"
 local debug_getinfo, debug_sethook = debug.getinfo, debug.sethook
 local error, pcall, xpcall, type, tostring, select, unpack =
       error, pcall, xpcall, type, tostring, select, unpack
-local next, pairs, rawget, rawset, setmetatable, getmetatable =
-      next, pairs, rawget, rawset, setmetatable, getmetatable
+local next, pairs, rawget, rawset, setmetatable, getmetatable, newproxy =
+      next, pairs, rawget, rawset, setmetatable, getmetatable, newproxy
 local loadstring, load, setfenv, tonumber, collectgarbage =
       loadstring, load, setfenv, tonumber, collectgarbage
 local string_byte, string_sub, string_find, string_format, string_gsub =
@@ -326,16 +328,31 @@ end
 -- function replaces the caller's frame (a C function's does not: Redis's redis.call is C).
 -- So each such function is served by a coroutine behind coroutine.wrap's C function, called
 -- through a read-only table's __call. An error kills that coroutine; a fresh one is put in
--- place before the error is raised.
+-- place before the error is raised, so nothing that can fail runs outside the pcall.
 local wrap, yield = coroutine.wrap, coroutine.yield
+-- The most values unpack spreads from serve's frame (LUAI_MAXCSTACK, 8000, less unpack's own
+-- three arguments); Redis's C functions fail near there too, past their stack.
+local MAX_RESULTS = 7997
+
+local function call_with(f, args)
+  if args.n - 1 > MAX_RESULTS then error("too many results to unpack", 0) end
+  return f(unpack(args, 2, args.n))  -- args[1] is the table
+end
+
+-- The objects c_callable makes: functions, to a library that looks at types (cmsgpack).
+local callables = setmetatable({}, {__mode = "k"})
 
 local function c_callable(f)
   local object, meta = {}, {__newindex = refuse_write, __metatable = shown_metatable}
+  callables[object] = true
   local serve
   serve = function(...)
     local args = pack(...)
     while true do
-      local results = pack(pcall(f, unpack(args, 2, args.n)))  -- args[1] is the table
+      local results = pack(pcall(call_with, f, args))
+      if results[1] and results.n - 1 > MAX_RESULTS then
+        results = {false, "too many results to unpack"}
+      end
       if not results[1] then
         meta.__call = wrap(serve)
         error(results[2], 0)
@@ -465,10 +482,21 @@ redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = redis_version, redis_version_num
 
 -- --- cjson (lua-cjson 2.1.0 with Redis's defaults; cjson.lua) --------------------------------
 
--- cjson.null: Redis's is a NULL light userdata; here a read-only table nothing else equals.
-local cjson_null = {}
-hidden[cjson_null] = {}
-setmetatable(cjson_null, {__newindex = refuse_write, __metatable = shown_metatable})
+-- cjson.null: Redis's is a NULL light userdata. Here a userdata too (Lua cannot make a
+-- light one), printed as that NULL is ("userdata: (nil)"); its metatable, which does the
+-- printing, is hidden from getmetatable as a light userdata has none.
+local cjson_null = newproxy(true)
+getmetatable(cjson_null).__tostring = function() return "userdata: (nil)" end
+
+local function sandbox_getmetatable(...)
+  if select("#", ...) == 0 then
+    error("bad argument #1 to 'getmetatable' (value expected)", 2)
+  end
+  local value = ...
+  if value == cjson_null then return nil end
+  local result = getmetatable(value)
+  return result
+end
 
 local cjson_encode, cjson_decode = cjson_chunk(cjson_null)
 local function constant(...)
@@ -493,6 +521,27 @@ end
 
 local bit_lib = {}
 for name, f in pairs(bit_chunk()) do bit_lib[name] = c_callable(f) end
+
+-- --- struct and cmsgpack (struct.lua, cmsgpack.lua) -------------------------------------------
+
+-- What Redis's Lua would see of a value: the type, and the table behind a read-only proxy.
+local function view(value)
+  local kind = type(value)
+  if kind == "table" then
+    if callables[value] then return "function" end
+    local real = hidden[value]
+    if real ~= nil then return "table", real end
+  end
+  return kind, value
+end
+
+local ieee754 = ieee754_chunk()
+local struct_lib, cmsgpack_lib = {}, {}
+for name, f in pairs(struct_chunk(ieee754)) do struct_lib[name] = c_callable(f) end
+for name, value in pairs(cmsgpack_chunk(ieee754, view)) do
+  if type(value) == "function" then value = c_callable(value) end
+  cmsgpack_lib[name] = value
+end
 
 -- --- the globals -------------------------------------------------------------------------
 
@@ -523,10 +572,11 @@ G.assert = assert
 G.collectgarbage = collectgarbage
 G.bit = readonly(bit_lib)
 G.cjson = readonly(cjson)
+G.cmsgpack = readonly(cmsgpack_lib)
 G.coroutine = readonly(coroutine_lib)
 G.error = error
 G.gcinfo = gcinfo
-G.getmetatable = getmetatable
+G.getmetatable = sandbox_getmetatable
 G.ipairs = ipairs
 G.load = sandbox_load
 G.loadstring = sandbox_loadstring
@@ -545,6 +595,7 @@ G.redis = readonly(redis)
 G.select = select
 G.setmetatable = sandbox_setmetatable
 G.string = string_proxy
+G.struct = readonly(struct_lib)
 G.table = readonly(table_lib)
 G.tonumber = tonumber
 G.tostring = tostring

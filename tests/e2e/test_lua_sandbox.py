@@ -94,6 +94,7 @@ local seen, queue, kinds = {}, {_G, ''}, {}
 local function visit(v)
   if v == nil then return end
   local t = type(v)
+  if v == cjson.null then t = 'cjson.null' end
   kinds[t] = true
   if (t == 'table' or t == 'function' or t == 'userdata' or t == 'thread')
       and not seen[v] then
@@ -131,10 +132,27 @@ return out
 
 def test_no_userdata_anywhere_in_reach(r):
     """Everything reachable from the globals, metatables, and what every function returns or
-    raises when called with no or odd arguments: never a userdata (a Python object)."""
+    raises when called with no or odd arguments: never a userdata (a Python object) but
+    cjson.null, Redis's NULL light userdata, whose metatable stays out of reach."""
     kinds = run(r, WALK)
     assert b"userdata" not in kinds
-    assert b"table" in kinds and b"function" in kinds
+    assert b"table" in kinds and b"function" in kinds and b"cjson.null" in kinds
+    assert run(r, "return getmetatable(cjson.null) == nil") == 1
+
+
+def test_struct_and_cmsgpack_hand_back_only_plain_values(r):
+    """What the libraries return is strings, numbers, booleans and fresh tables: packing a
+    library table or a callable reads it without handing anything of it back, and what
+    unpacking builds is the script's own (changing it changes no library)."""
+    assert run(r, "local t = cmsgpack.unpack(cmsgpack.pack(_G)) t.string.upper = nil "
+                  "return type(t.redis) == 'table' and t.redis.call == nil and "
+                  "string.upper('a') == 'A' and type(t.cjson.null) == 'nil'") == 1
+    assert run(r, "local t = {cmsgpack.unpack(cmsgpack.pack(redis.call, cjson.null, "
+                  "coroutine.create(function() end), {struct.pack}))} return {type(t[1]), "
+                  "type(t[2]), type(t[3]), type(t[4]), #t[4]}") == [
+        b"nil", b"nil", b"nil", b"table", 0]
+    assert run(r, "return {struct.unpack('bc0s', '\\3abcxyz\\0')}") == [b"abc", b"xyz", 9]
+    assert r.ping()
 
 
 def test_redis_call_and_its_errors_are_not_python_objects(r):
@@ -166,7 +184,9 @@ POLLUTERS = [
     "getmetatable(_G).__newindex = nil", "rawset(coroutine, 'create', print)",
     "rawset(rawget(_G, 'string'), 'rep', nil)", "pairs(_G)({}, nil)",
     "local n, t = next(_G) rawset(t, 'x', 1)", "cjson.encode = nil", "cjson.null.x = 1",
-    "rawset(cjson.null, 'x', 1)", "cjson.new().encode = nil",
+    "rawset(cjson.null, 'x', 1)", "cjson.new().encode = nil", "struct.pack = nil",
+    "rawset(struct, 'pack', print)", "cmsgpack.unpack = nil", "cmsgpack._VERSION = 'x'",
+    "getmetatable(cjson.null).__tostring = nil", "setmetatable(cjson.null, {})",
 ]
 
 
@@ -181,7 +201,9 @@ def test_scripts_cannot_change_what_later_scripts_see(r, polluter):
                   "type(redis.call) == 'table' and rawget(redis.call, 'x') == nil and "
                   "math.floor(1.5) == 1 and type(coroutine.create) == 'function' and "
                   "#string.rep('x', 3) == 3 and table.sort ~= nil and "
-                  "cjson.encode({1}) == '[1]' and next(cjson.null) == nil") == 1
+                  "cjson.encode({1}) == '[1]' and tostring(cjson.null) == 'userdata: (nil)' and "
+                  "struct.pack('b', 1) == '\\1' and cmsgpack.unpack('\\1') == 1 and "
+                  "cmsgpack._VERSION == 'lua-cmsgpack 0.4.0'") == 1
     assert r.eval("return redis.call('PING')", 0) == b"PONG"
 
 

@@ -15,6 +15,100 @@ def ev(body: str, *args: str) -> tuple[str, ...]:
     return ("EVAL", body, *(args or ("0",)))
 
 
+#: Numbers out of struct.unpack and cmsgpack.unpack, with all their digits.
+SHOW = ("local function show(...) local r = {} for i = 1, select('#', ...) do "
+        "local v = select(i, ...) if type(v) == 'number' then v = string.format('%.17g', v) "
+        "elseif type(v) == 'table' then local o = {} for k, x in pairs(v) do "
+        "o[#o+1] = tostring(k) .. '=' .. tostring(x) end v = '{' .. table.concat(o, ',') .. '}' "
+        "elseif type(v) ~= 'string' then v = tostring(v) end r[#r+1] = v end return r end ")
+
+STRUCT_CASES = [
+    ev("return struct.pack('>bBhHlLi3I5', -1, 255, -2, 513, -3, 2^40, -70000, 2^33)"),
+    ev("return struct.pack('<bBhHlLTi16I1', 1, 2, 3, 4, -2^63, 2^64 - 2^11, 5, -1, 300)"),
+    ev("return struct.pack('!4bi!8bd', 1, 2, 3, 1.5)"),
+    ev("return struct.pack('<fd>fd', 0.1, 0.1, -1/0, 2^-1074)"),
+    ev("return struct.pack('f', 3.5e38)"), ev("return struct.pack('ff', 1e-46, -1e-46)"),
+    ev("return struct.pack('c3sc0x', 'abcdef', 'z\\0y', 'tail')"),
+    ev("return struct.pack('lLlL', 2^64, 0/0, -2^64, 1/0)"),
+    ev("return struct.pack('i', '0x10')"), ev("return struct.pack('i', 12.9)"),
+    ev(SHOW + "return show(struct.unpack('>bBhHlLi3I5', struct.pack('>bBhHlLi3I5', -1, 255, "
+       "-2, 513, -3, 2^40, -70000, 2^33)))"),
+    ev(SHOW + "return show(struct.unpack('<i9i16I12', string.rep('\\255', 37)))"),
+    ev(SHOW + "return show(struct.unpack('LlTd', string.rep('\\255', 8) .. "
+       "string.rep('\\128', 8) .. string.rep('\\1', 16)))"),
+    ev(SHOW + "return show(struct.unpack('fdfd', struct.pack('fdfd', 0.1, 0.1, 0/0, -(0/0))))"),
+    ev(SHOW + "return show(struct.unpack('bc0s', '\\3abcxyz\\0rest'))"),
+    ev(SHOW + "return show(struct.unpack('!8bd', struct.pack('!8bd', 7, 2.5)))"),
+    ev(SHOW + "return show(struct.unpack('bb', 'abcd', 3))"),
+    ev(SHOW + "return show(struct.unpack('', 'abcd', -1))"),
+    ev(SHOW + "return show(struct.unpack('c1c0', '2xyz'))"),
+    ev("return {struct.size('bhi!4d'), struct.size('<>xc5I3'), struct.size(''), "
+       "struct.size('y')}"),
+    ev("return struct.size('s')"), ev("return struct.size('c0')"), ev("return struct.size('#')"),
+    ev("return struct.pack('i33', 1)"), ev("return struct.pack('i99999999999', 1)"),
+    ev("return struct.pack('!3', 1)"), ev("return struct.pack('y', 1)"),
+    ev("return struct.pack('i')"), ev("return struct.pack('ii', 1)"),
+    ev("return struct.pack('i', {})"), ev("return struct.pack('c5', 'ab')"),
+    ev("return struct.pack()"), ev("return struct.pack({})"),
+    ev("return struct.unpack('i', 'ab')"), ev("return struct.unpack('i', 'abcd', 0)"),
+    ev("return struct.unpack('i', 'abcd', -1)"), ev("return struct.unpack('s', 'abc')"),
+    ev("return struct.unpack('c0', 'abc')"), ev("return struct.unpack('bc0', '\\9abc')"),
+    ev("return struct.unpack('i', 'abcd', 'x')"), ev("return struct.unpack('i')"),
+    ev("return struct.unpack('b', 1)"), ev("return struct.pack('b\\0b', 1, 2)"),
+]
+
+CMSGPACK_CASES = [
+    ev("return cmsgpack.pack(0, 127, 128, 255, 256, 65535, 65536, 2^32 - 1, 2^32, 2^53, "
+       "2^62)"),
+    ev("return cmsgpack.pack(-1, -32, -33, -128, -129, -32768, -32769, -2^31, -2^31 - 1, "
+       "-2^53, -2^63)"),
+    ev("return cmsgpack.pack(0.5, 0.1, -1.5, 1/0, -1/0, 0/0, -0, 2^63, -2^64, 1e300, 3.5e38, "
+       "1e-45)"),
+    ev("return cmsgpack.pack('', 'x', string.rep('a', 31), string.rep('b', 32), "
+       "string.rep('c', 256), #string.rep('d', 65536))"),
+    ev("return #cmsgpack.pack(string.rep('d', 65536))"),
+    ev("return cmsgpack.pack(true, false, nil, cjson.null, print, redis.call, "
+       "coroutine.create(function() end))"),
+    ev("return cmsgpack.pack({}, {1, 2, 3}, {1, nil, 3}, {[1] = 'a', [3] = 'c'}, {a = 1}, "
+       "{[1.5] = 1}, {[0] = 1}, {[2^31] = 1})"),
+    ev("local t = {} for i = 1, 16 do t[i] = i end local m = {} for i = 1, 16 do "
+       "m['k' .. i] = i end return cmsgpack.pack(t, m)"),
+    ev("local t = {} for i = 1, 70000 do t[i] = 1 end return #cmsgpack.pack(t)"),
+    ev("local t = {} t[1] = t return cmsgpack.pack(t)"),
+    ev("local a = {} local b = {a} a[1] = b return cmsgpack.pack(a)"),
+    ev("return cmsgpack.pack({x = {y = {z = {1, 2, {w = true}}}}})"),
+    ev("return #cmsgpack.pack(_G, string, cjson)"),
+    ev(SHOW + "return show(cmsgpack.unpack(cmsgpack.pack(1, -1, 0.1, 2^40, -2^40, 'x', true, "
+       "false, 1.5)))"),
+    ev(SHOW + "return show(cmsgpack.unpack('\\207\\255\\255\\255\\255\\255\\255"
+       "\\255\\255\\211\\128\\0\\0\\0\\0\\0\\0\\1\\206\\255\\255"
+       "\\255\\255\\210\\128\\0\\0\\0'))"),
+    ev(SHOW + "return show(cmsgpack.unpack('\\202\\127\\192\\0\\0\\203\\255\\248"
+       "\\0\\0\\0\\0\\0\\0\\202\\0\\0\\0\\1'))"),
+    ev(SHOW + "return show(cmsgpack.unpack('\\147\\1\\192\\3\\130\\161a\\1\\1"
+       "\\2\\220\\0\\1\\5\\222\\0\\0\\217\\2hi\\218\\0\\1x\\219\\0"
+       "\\0\\0\\1y'))"),
+    ev(SHOW + "return show(cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3)))"),
+    ev(SHOW + "return show(cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 2))"),
+    ev(SHOW + "return show(cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2))"),
+    ev(SHOW + "return show(cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 5, 1))"),
+    ev(SHOW + "return show(cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 0, 0))"),
+    ev(SHOW + "return show(cmsgpack.unpack_one(''))"),
+    ev(SHOW + "return show(cmsgpack.unpack(''))"),
+    ev("return cmsgpack.unpack('\\193')"), ev("return cmsgpack.unpack('\\196\\1a')"),
+    ev("return cmsgpack.unpack('\\205\\1')"), ev("return cmsgpack.unpack('\\146\\1')"),
+    ev("return cmsgpack.unpack('\\219\\0\\0\\1\\0ab')"),
+    ev("return cmsgpack.unpack('\\129\\192\\1')"),
+    ev("return cmsgpack.unpack('\\129\\203\\255\\248\\0\\0\\0\\0\\0\\0\\1')"),
+    ev("return cmsgpack.unpack_one('abc', -1)"), ev("return cmsgpack.unpack_one('abc', 4)"),
+    ev("return cmsgpack.unpack_limit('abc', -1)"), ev("return cmsgpack.unpack_limit('abc')"),
+    ev("return cmsgpack.unpack_one('abc', 'x')"), ev("return cmsgpack.unpack()"),
+    ev("return cmsgpack.unpack({})"), ev("return cmsgpack.pack()"),
+    ev("return select('#', cmsgpack.unpack(string.rep('\\1', 9000)))"),
+    ev("return cmsgpack.unpack(string.rep('\\145', 5000) .. '\\1')"),
+    ev("local t = {} for i = 1, 5000 do t[i] = i end return cmsgpack.pack(unpack(t))"),
+]
+
 CASES = [
     Case("eval-conversions", [
         ev("return {1,2,3.7,nil,4}"), ev("return {err='My Error'}"), ev("return {ok='fine'}"),
@@ -200,8 +294,16 @@ CASES = [
         ev('return cjson.decode(\'{"a":}\')'),
         ev('return cjson.decode(\'{"a" 1}\')'),
         ev("return cjson.decode('[1}')"),]),
-    Case("eval-cjson-null-type", [ev("return type(cjson.null)")],
-         differs="cjson.null is a read-only table here, a light userdata in Redis"),
+    Case("eval-cjson-null", [
+        ev("return type(cjson.null)"), ev("return tostring(cjson.null)"),
+        ev("return getmetatable(cjson.null)"), ev("return cjson.null.x"),
+        ev("return {cjson.encode({1, cjson.null}), cjson.decode('[null]')[1] == cjson.null}"),
+        ev("local x = rawset(cjson.null, 'x', 1)"), ev("local x = next(cjson.null)"),
+        ev("return cjson.null < cjson.null"), ev("return cjson.null .. 'x'"),
+        ev("return cjson.null()"), ev("local t = {[cjson.null] = 1} return t[cjson.null]"),
+        ev("local x = getmetatable()"), ev("return cjson.null")]),
+    Case("eval-struct", STRUCT_CASES),
+    Case("eval-cmsgpack", CMSGPACK_CASES),
     Case("eval-bit", [
         ev('return {bit.tobit(0xffffffff), bit.tobit(2^32+5), bit.tobit('
            '1.5), bit.tobit(2.5), bit.tobit(-2.5), bit.tobit(-1), bit.to'
@@ -234,8 +336,11 @@ CASES = [
         ev('return bit.lshift(1)'),
         ev("return bit.band(1, 'x')"),]),
     Case("eval-globals", [
-        ev("local t = {} for k in pairs(_G) do t[#t+1]=k end table.sort(t) return t")],
-         differs="Redis's Lua also has the cmsgpack and struct libraries"),
+        ev("local t = {} for k in pairs(_G) do t[#t+1]=k end table.sort(t) return t"),
+        ev("local t = {} for k, v in pairs(cmsgpack) do t[#t+1] = k .. '=' .. (type(v) == "
+           "'string' and v or '') end table.sort(t) return t"),
+        ev("local t = {} for k in pairs(struct) do t[#t+1] = k end table.sort(t) return t"),
+        ev("struct.x = 1"), ev("cmsgpack.pack = nil")]),
     Case("eval-sandbox", [
         ev("rawset(_G, 'x', 1)"), ev("string.foo = 1"), ev("setmetatable(_G, nil)"),
         ev("getmetatable('').__index = nil"), ev("table.insert(_G, 1)"),
