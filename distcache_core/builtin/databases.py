@@ -93,6 +93,9 @@ def swapdb(conn: Any, argv: list[bytes]) -> Any:
     for client in server.connections.values():
         if client.db == first or client.db == second:
             client.engine = databases[client.db]
+    # The caller too when it is not a connection: a script's client (SWAPDB in a script).
+    if conn.db == first or conn.db == second:
+        conn.engine = databases[conn.db]
     server.engine = databases[0]
     return OK
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from .. import transactions
 from ..command_table import Command
-from ..dispatch import proceed
-from ..protocol import encode_error
+from ..dispatch import error_reply, proceed
 from .calls import subcommand_flags
 
 BUSY: Final = ("BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
                "SHUTDOWN NOSAVE.")
 GATE_NAME: Final = "busy-script"
-_BUSY_LINE: Final = encode_error(BUSY)
 
 
 def allowed_while_busy(command: Command, argv: list[bytes]) -> bool:
@@ -31,11 +30,20 @@ def allowed_while_busy(command: Command, argv: list[bytes]) -> bool:
 
 
 def busy_gate(conn: Any, command: Command, argv: list[bytes]) -> Any:
-    """The gate every request passes while a script is busy."""
+    """The gate every request passes while a script is busy. A refusal is Redis's
+    ``rejectCommand``: counted as a rejected call and an error (``errorstat_BUSY``), and
+    inside MULTI it flags the transaction, so its EXEC aborts; a refused EXEC discards it
+    (``-EXECABORT ... because of: BUSY ...``). The check comes before queueing: a client in
+    MULTI gets -BUSY, not +QUEUED."""
     if allowed_while_busy(command, argv):
         return proceed(conn, command, argv)
-    conn.error_replies += 1
-    return _BUSY_LINE
+    if command.name == "shutdown":
+        # SHUTDOWN runs (it is allow-busy) and fails: a failed call, not a rejected one.
+        command.stats.calls += 1
+        command.stats.failed += 1
+        return error_reply(conn, BUSY)
+    command.stats.rejected += 1
+    return error_reply(conn, transactions.refused(conn, command, BUSY))
 
 
 class BusyGate:

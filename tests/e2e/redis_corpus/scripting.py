@@ -302,6 +302,15 @@ CASES = [
         ev("return cjson.null < cjson.null"), ev("return cjson.null .. 'x'"),
         ev("return cjson.null()"), ev("local t = {[cjson.null] = 1} return t[cjson.null]"),
         ev("local x = getmetatable()"), ev("return cjson.null")]),
+    # SWAPDB from a script: the script's own database follows the swap, as its caller's does.
+    Case("eval-swapdb", [
+        ("SET", "k", "zero"), ("SELECT", "1"), ("SET", "k", "one"), ("SELECT", "0"),
+        ev("redis.call('swapdb', 0, 1) return redis.call('get', 'k')"), ("GET", "k"),
+        ev("redis.call('select', 1) redis.call('swapdb', 0, 1) return {redis.call('get', 'k'), "
+           "redis.call('select', 0), redis.call('get', 'k')}"), ("GET", "k"),
+        ("SELECT", "1"), ev("redis.call('swapdb', 1, 2) return redis.call('get', 'k')"),
+        ("GET", "k"), ev("return redis.call('swapdb', 1, 99)"),
+        ev("return redis.pcall('swapdb', 'x', 1)")]),
     Case("eval-struct", STRUCT_CASES),
     Case("eval-cmsgpack", CMSGPACK_CASES),
     Case("eval-bit", [
