@@ -18,7 +18,8 @@ from distcache_core.protocol import encode_request
 from distcache_core.testing.differential import RawSession, Reply
 
 LIMIT_MS = 300
-BUSY = b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+BUSY = (b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
+        b"SHUTDOWN NOSAVE.\r\n")
 
 
 def _request(session: RawSession, *args: str) -> bytes:
