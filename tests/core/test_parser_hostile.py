@@ -91,7 +91,9 @@ def test_a_huge_count_costs_no_more_than_its_size(cls: type, data: bytes,
     with allocations() as peak:
         feed_all(parser, chunks)
         del parser
-    assert time.perf_counter() - started < 1.0
+    # The allocation bound is the guard; the time bound only catches the stall itself (~3 s)
+    # and must not trip on a loaded machine under tracemalloc (1.17 and 1.46 s seen).
+    assert time.perf_counter() - started < 2.5
     assert peak[0] < 256 * 1024, f"{peak[0]} bytes traced for a {len(data)}-byte read"
 
 
