@@ -1,5 +1,6 @@
 """The dashboard plugin on a real node: /metrics parsed with prometheus_client's parser,
-/api/stats, /api/cluster, /health, secrets never shown, routes added by other plugins."""
+/api/stats, /api/cluster, /health (through a real recovery and a shutdown), secrets never
+shown, routes added by other plugins."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from distcache_core.hookspecs import hookimpl
+from tests.conftest import free_port
 
 DASHBOARD = ('node.metrics=["dashboard"]', "plugins.dashboard.port=0")
 
@@ -146,6 +148,55 @@ def test_health_follows_the_node_state(dash) -> None:
     assert scrape(dash)[("redis_up", ())] == 0
     dash.call(setattr, status_of_recovery, "loading", False)
     assert get(dash, "/health")[0] == 200
+
+
+#: Keys written before the restart: enough for a log replay of well over a second here (about
+#: 4 s a million records on this 2-core machine), few enough to write in a few seconds.
+RECOVERY_KEYS = 400_000
+
+
+def health(port: int) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as reply:
+            return reply.status, json.loads(reply.read())["status"]
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())["status"]
+
+
+def test_health_is_503_during_a_long_recovery_then_200(tmp_path, node_process) -> None:
+    dashboard_port = free_port()  # the node prints a port-0 dashboard's URL only once loaded
+    args = ("--port", "0", "--data-dir", str(tmp_path / "data"),
+            "--set", 'node.persistence=["wal"]', "--set", "plugins.lru_ttl.capacity=0",
+            "--set", 'node.metrics=["dashboard"]',
+            "--set", f"plugins.dashboard.port={dashboard_port}")
+    proc = node_process(*args)
+    r = redis.Redis(port=proc.port, socket_timeout=30)
+    while int(r.info("persistence")["loading"]):  # an empty data dir: at once
+        time.sleep(0.02)
+    assert health(dashboard_port) == (200, "serving")
+    for start in range(0, RECOVERY_KEYS, 10_000):
+        r.mset({b"key:%d" % i: b"v" * 16 for i in range(start, start + 10_000)})
+    r.close()
+    proc.stop()
+
+    proc = node_process(*args)  # back as soon as it answers -LOADING
+    r = redis.Redis(port=proc.port, socket_timeout=30)
+    seen = []
+    deadline = time.monotonic() + 60
+    while True:
+        loading = int(r.info("persistence")["loading"])
+        status = health(dashboard_port)
+        seen.append((loading, *status))
+        if status[0] == 200:
+            break
+        assert time.monotonic() < deadline, seen[-5:]
+        time.sleep(0.02)
+    # 503 "loading" while INFO said loading:1, then 200 once it has loaded everything.
+    assert (1, 503, "loading") in seen, seen[:5]
+    assert all(entry == (1, 503, "loading") for entry in seen[:-1]), seen
+    assert seen[-1][1:] == (200, "serving")
+    assert int(r.info("persistence")["loading"]) == 0 and r.dbsize() == RECOVERY_KEYS
+    r.close()
 
 
 def test_health_is_503_while_shutting_down(make_node) -> None:
