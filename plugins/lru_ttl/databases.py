@@ -169,12 +169,11 @@ class DatabaseViews(KeyspaceState):
     def _stats_of(self, key_type: type[bytes]) -> EngineStats:
         if key_type is bytes:
             keys = len(self._data) - self._sibling_keys
-            with_expiry = len(self._expires)
-            if self._sibling_keys:
-                with_expiry = sum(1 for key in self._expires if type(key) is bytes)
+            with_expiry = len(self._expires) - self._sibling_expiring
         else:
-            keys = self._db_sizes[getattr(key_type, "db", 0)]
-            with_expiry = sum(1 for key in self._expires if type(key) is key_type)
+            db = getattr(key_type, "db", 0)
+            keys = self._db_sizes[db]
+            with_expiry = self._db_expiring[db]
         return EngineStats(
             keys=keys, bytes_used=self._bytes_used, hits=self._hits,
             misses=self._misses, evictions=self._evictions, expired=self._expired,

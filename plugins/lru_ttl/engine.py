@@ -6,7 +6,8 @@ Layout (invariants):
   counts as a use (get, set, incr_by, touch, expire_at, persist) moves the key to the end. It
   holds every logical database of the family (:mod:`.databases`): database 0's keys as the
   client's ``bytes``, database n's as ``bytes`` subclass instances; ``_db_sizes`` counts the
-  latter per database and ``_sibling_keys`` in all.
+  latter per database and ``_sibling_keys`` in all, ``_db_expiring`` and ``_sibling_expiring``
+  those of them with an expiry (kept only while other databases exist).
 * ``_expires`` maps key to absolute expiry (Unix ms) for keys that have one, as Redis keeps a
   separate expires dict: keys without a TTL cost nothing on the expiry path, and active expiry
   samples only keys that can expire. Every key of ``_expires`` is in ``_data``.
@@ -143,6 +144,8 @@ class LruTtlEngine(Eviction, DatabaseViews):
         self._siblings: dict[int, LruTtlDatabase] = {}
         self._db_sizes: dict[int, int] = {}
         self._sibling_keys = 0
+        self._db_expiring: dict[int, int] = {}
+        self._sibling_expiring = 0
         self._index = 0
         self._type_index: dict[type, int] = {}
         self._capacity = self._maxmemory_bytes = 0
@@ -249,6 +252,8 @@ class LruTtlEngine(Eviction, DatabaseViews):
             if old_expire_at_ms is None:
                 self._bytes_used += EXPIRY_OVERHEAD_BYTES
             self._expires[key] = expire_at_ms
+        if self._siblings:
+            self._count_expiry(key, (expire_at_ms is not None) - (old_expire_at_ms is not None))
         if len(data) > self._key_limit or self._bytes_used > self._byte_limit:
             # Recovery and replication never refuse; a command's copy does, as SET would.
             self._make_room(key, old, old_expire_at_ms, refuse=cause is Cause.COMMAND)
@@ -288,6 +293,8 @@ class LruTtlEngine(Eviction, DatabaseViews):
         if db:
             self._db_sizes[db] += len(keys)
             self._sibling_keys += len(keys)
+            self._db_expiring[db] += len(expiring)
+            self._sibling_expiring += len(expiring)
         if len(data) > self._key_limit or self._bytes_used > self._byte_limit:
             self._make_room(None, None, None, refuse=False)
 
@@ -306,6 +313,8 @@ class LruTtlEngine(Eviction, DatabaseViews):
             expire_at_ms = self._expires.pop(key, None)
             if expire_at_ms is not None:
                 self._bytes_used -= EXPIRY_OVERHEAD_BYTES
+                if self._siblings:
+                    self._count_expiry(key, -1)
             if expire_at_ms is not None and expire_at_ms <= self._clock_ms():
                 self._expired += 1
                 if self._listener is not None:
@@ -335,6 +344,8 @@ class LruTtlEngine(Eviction, DatabaseViews):
         else:
             if key not in self._expires:
                 self._bytes_used += EXPIRY_OVERHEAD_BYTES
+                if self._siblings:
+                    self._count_expiry(key, 1)
             self._expires[key] = expire_at_ms
             self._move_to_end(key)
             if self._listener is not None:
@@ -371,6 +382,8 @@ class LruTtlEngine(Eviction, DatabaseViews):
             return False
         del self._expires[key]
         self._bytes_used -= EXPIRY_OVERHEAD_BYTES
+        if self._siblings:
+            self._count_expiry(key, -1)
         self._move_to_end(key)
         if self._listener is not None:
             self._emit(Op.EXPIRE, key, None, None)
@@ -438,7 +451,7 @@ class LruTtlEngine(Eviction, DatabaseViews):
         database = self._siblings.get(index)
         if database is None:
             database = self._siblings[index] = LruTtlDatabase(self, index)
-            self._db_sizes[index] = 0
+            self._db_sizes[index] = self._db_expiring[index] = 0
             self._type_index[database.key_type] = index
         return database
 
@@ -551,6 +564,8 @@ class LruTtlEngine(Eviction, DatabaseViews):
                 # TTL must not survive KEEPTTL.
                 del expires[key]
                 self._bytes_used -= EXPIRY_OVERHEAD_BYTES
+                if self._siblings:
+                    self._count_expiry(key, -1)
                 self._expired += 1
                 if self._listener is not None:
                     self._emit(Op.DEL, key, None, None, Cause.EXPIRED)
@@ -564,16 +579,22 @@ class LruTtlEngine(Eviction, DatabaseViews):
                 return
             if old_expire_at_ms is None:
                 self._bytes_used += EXPIRY_OVERHEAD_BYTES
+                if self._siblings:
+                    self._count_expiry(key, 1)
             expires[key] = expire_at_ms
         elif keep_ttl and old is not None:
             expire_at_ms = old_expire_at_ms
         elif self._default_ttl_ms:
             if old_expire_at_ms is None:
                 self._bytes_used += EXPIRY_OVERHEAD_BYTES
+                if self._siblings:
+                    self._count_expiry(key, 1)
             expire_at_ms = expires[key] = self._clock_ms() + self._default_ttl_ms
         elif old_expire_at_ms is not None:
             del expires[key]
             self._bytes_used -= EXPIRY_OVERHEAD_BYTES
+            if self._siblings:
+                self._count_expiry(key, -1)
         if len(self._data) > self._key_limit or self._bytes_used > self._byte_limit:
             self._make_room(key, old, old_expire_at_ms)
         if self._listener is not None:

@@ -188,9 +188,9 @@ class Eviction(KeyspaceState):
         while len(data) > 1 and (len(data) > key_limit or self._bytes_used > byte_limit):
             key, value = popitem(False)
             self._bytes_used -= len(key) + len(value) + PER_KEY_OVERHEAD_BYTES
-            if siblings:
-                self._count_removed(key)
             expire_at_ms = expires.pop(key, None) if expires else None
+            if siblings:
+                self._count_removed(key, expire_at_ms is not None)
             cause = Cause.EVICTED
             if expire_at_ms is not None:
                 self._bytes_used -= EXPIRY_OVERHEAD_BYTES
@@ -219,3 +219,5 @@ class Eviction(KeyspaceState):
         if old_expire_at_ms is not None:
             self._expires[key] = old_expire_at_ms
         self._bytes_used += EXPIRY_OVERHEAD_BYTES * ((old_expire_at_ms is not None) - had_expiry)
+        if self._siblings:
+            self._count_expiry(key, (old_expire_at_ms is not None) - had_expiry)
