@@ -59,7 +59,9 @@ class LagProbe:
         self.loop = loop
         self.stack_after_s = stack_after_s
         self.last = time.perf_counter()
-        self.gaps: list[tuple[float, float, list[str]]] = []  # (wall time, seconds, stack)
+        self.last_cpu = time.thread_time()
+        #: (wall time, seconds, the loop thread's CPU seconds in the gap, stacks)
+        self.gaps: list[tuple[float, float, float, list[str]]] = []
         self._stacks: collections.Counter[str] = collections.Counter()
         self._current_stacks: list[str] = []
         self._running = True
@@ -75,12 +77,12 @@ class LagProbe:
         self._running = False
 
     def _tick(self) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
         gap = now - self.last
         if gap > 0.003:
-            self.gaps.append((time.time(), gap, self._current_stacks))
+            self.gaps.append((time.time(), gap, cpu - self.last_cpu, self._current_stacks))
         self._current_stacks = []
-        self.last = now
+        self.last, self.last_cpu = now, cpu
         if self._running:
             self.loop.call_later(0.001, self._tick)
 
@@ -109,13 +111,12 @@ class Spans:
         spans, main = self.spans, self._main
 
         def timed(*args: object, **kwargs: object) -> object:
-            if threading.get_ident() != main:
-                return original(*args, **kwargs)
             started = time.time()
             try:
                 return original(*args, **kwargs)
             finally:
-                spans.append((started, time.time(), label))
+                spans.append((started, time.time(), label if threading.get_ident() == main
+                              else f"[thread] {label}"))
 
         setattr(owner, attribute, timed)
 
@@ -139,8 +140,8 @@ def instrument(spans: Spans) -> None:
     import gc
 
     from distcache_core.persistence import manager
+    from distcache_plugins.lmdb_snapshot import builder, frames
     from distcache_plugins.lmdb_snapshot import plugin as lmdb_plugin
-    from distcache_plugins.lmdb_snapshot import store
     from distcache_plugins.lru_ttl import databases
     from distcache_plugins.mmap_snapshot import plugin as mmap_plugin
 
@@ -158,12 +159,12 @@ def instrument(spans: Spans) -> None:
 
     databases.DatabaseViews._items_of = items_of  # type: ignore[method-assign]
     for owner, attribute in ((mmap_plugin, "encode_keys"), (mmap_plugin, "encode_overlay"),
-                             (lmdb_plugin, "encode_items"),
-                             (store.EnvironmentWriter, "put_block"),
-                             (store.EnvironmentWriter, "apply"),
-                             (store.EnvironmentWriter, "finish"),
-                             (lmdb_plugin.LmdbSnapshot, "snapshots"),
+                             (frames, "encode_keys"), (frames, "encode_overlay"),
                              (mmap_plugin.MmapSnapshot, "snapshots"),
+                             (lmdb_plugin.LmdbSnapshot, "snapshots"), (lmdb_plugin, "_delete"),
+                             (mmap_plugin, "_delete"), (builder.BuilderProcess, "start"),
+                             (builder.BuilderProcess, "finish"),
+                             (mmap_plugin.SnapshotFileWriter, "publish"),
                              (manager.PersistenceManager, "_succeeded"),
                              (gc, "enable"), (gc, "disable"), (gc, "freeze")):
         spans.wrap(owner, attribute)
@@ -212,8 +213,10 @@ async def main(args: argparse.Namespace) -> None:
     base_start = time.time()
     await asyncio.sleep(args.baseline_seconds)
     base = sorted((g[1] for g in probe.gaps if g[0] >= base_start), reverse=True)
+    base_cpu = max((g[2] for g in probe.gaps if g[0] >= base_start), default=0.0)
     print(f"baseline, {args.baseline_seconds:.0f} s without a snapshot: {len(base)} gaps > 3 ms; "
-          "the longest: " + ", ".join(f"{g * 1000:.1f}" for g in base[:args.show]), flush=True)
+          "the longest: " + ", ".join(f"{g * 1000:.1f}" for g in base[:args.show])
+          + f"; the most loop-thread CPU in one: {base_cpu * 1000:.1f} ms", flush=True)
     windows = []
     for round_no in range(args.rounds):
         started_wall, started = time.time(), time.perf_counter()
@@ -227,9 +230,12 @@ async def main(args: argparse.Namespace) -> None:
         worst = sorted(during, key=lambda g: -g[1])[:args.show]
         print(f"  {len(during)} gaps > 3 ms on the loop; the longest: "
               + ", ".join(f"{g[1] * 1000:.1f}" for g in worst), flush=True)
-        for at, gap, stacks in worst:
-            print(f"--- gap {gap * 1000:.1f} ms at +{at - started_wall:.2f} s "
-                  f"({len(stacks)} samples): " + ", ".join(
+        busy = sorted(during, key=lambda g: -g[2])[:args.show]
+        print("  the most loop-thread CPU in a gap: " + ", ".join(
+            f"{g[2] * 1000:.1f} ms of {g[1] * 1000:.1f}" for g in busy), flush=True)
+        for at, gap, cpu, stacks in worst + [g for g in busy[:2] if g not in worst]:
+            print(f"--- gap {gap * 1000:.1f} ms ({cpu * 1000:.1f} ms CPU) at "
+                  f"+{at - started_wall:.2f} s ({len(stacks)} samples): " + ", ".join(
                       f"{label} {seconds * 1000:.1f} ms"
                       for seconds, label in spans.within(at - gap, at)[:4]))
             for stack, count in collections.Counter(stacks).most_common(2):

@@ -109,6 +109,9 @@ class KeyspaceImage:
 
     async def __aexit__(self, *exc_info: Any) -> None:
         self._stop_capturing()
+        # Before the collector comes back: an abandoned image's captured mutations would be
+        # the first young collection's work (18 ms measured, beside a 1M-key snapshot).
+        self._captured = []
         if self._gc_was_enabled:
             gc.enable()
 
@@ -168,8 +171,12 @@ class KeyspaceImage:
         self.seq = self._stream.seq
         captured, self._captured = self._captured, []
         self.peak_overlay = max(self.peak_overlay, len(captured))
-        for start in range(0, len(captured), OVERLAY_CHUNK):
-            chunk = captured[start:start + OVERLAY_CHUNK]
+        while captured:
+            # Each chunk is let go once written: freeing them all at the end stalled the loop
+            # 5-11 ms (~100k mutations captured during a 1M-key snapshot under writes).
+            chunk = captured[:OVERLAY_CHUNK]
+            del captured[:OVERLAY_CHUNK]
             self.overlay_count += len(chunk)
             yield chunk
+            del chunk
             await asyncio.sleep(0)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
+from collections.abc import Iterable
 
 FORMAT_VERSION = 1
 META = b"meta"
@@ -102,7 +103,7 @@ def entry_term(name: bytes, key: bytes, record: bytes) -> int:
     return _crc32(record, _crc32(key, _crc32(name)))
 
 
-def encode_items(name: bytes, items: list[tuple[bytes, bytes, int | None]]
+def encode_items(name: bytes, items: Iterable[tuple[bytes, bytes, int | None]]
                  ) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]], int]:
     """(key, record) pairs for ``db<N>``, pairs for ``db<N>.long``, and their checksum terms
     summed, for a slice of the walk."""

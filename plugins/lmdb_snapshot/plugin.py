@@ -8,7 +8,7 @@ import re
 import shutil
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice, repeat
 from operator import itemgetter
 from pathlib import Path
@@ -18,7 +18,10 @@ from distcache_core.contracts import SnapshotRef
 from distcache_core.errors import CorruptSnapshotError
 from distcache_core.persistence import KeyspaceImage, PersistenceBase, RecoveryTarget
 from distcache_core.persistence.files import ensure_directory, fsync_dir
+from distcache_core.persistence.pipeline import WritePipeline
 
+from . import frames
+from .builder import BuilderProcess
 from .layout import (
     CHECKSUM_MODULUS,
     HAS_EXPIRY,
@@ -27,10 +30,9 @@ from .layout import (
     STRING,
     LayoutError,
     db_name,
-    encode_items,
 )
 from .settings import LmdbSnapshotSettings
-from .store import EnvironmentWriter, databases, iter_entries, open_readonly, read_meta
+from .store import databases, iter_entries, open_readonly, read_meta
 
 NAME_RE = re.compile(r"^snapshot-(\d{20})\.lmdb$")
 _crc32 = zlib.crc32
@@ -69,6 +71,8 @@ class LmdbSnapshot(PersistenceBase):
         self._last_seconds = -1.0
         self._last_size = 0
         self._peak_overlay = 0
+        self._spare: Future[BuilderProcess] | None = None
+        self._builders = 0
 
     def open(self, status: Any) -> None:
         super().open(status)
@@ -142,6 +146,32 @@ class LmdbSnapshot(PersistenceBase):
     def start(self, seq: int) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1,
                                             thread_name_prefix="distcache-lmdb")
+        self._spare = self._executor.submit(self._new_builder)
+
+    def _new_builder(self) -> BuilderProcess:
+        """On the thread: a started builder (see builder.py for the spare)."""
+        self._builders += 1
+        builder = BuilderProcess(
+            self.directory / f"{TMP_PREFIX}{os.getpid()}-{self._builders}.lmdb",
+            self.settings.map_size_bytes)
+        builder.start()
+        return builder
+
+    async def _take_builder(self) -> BuilderProcess:
+        """The spare builder if it started and still runs, else a new one; a new spare is
+        started for the next snapshot."""
+        assert self._executor is not None
+        spare, self._spare = self._spare, None
+        builder = None
+        if spare is not None:
+            try:
+                builder = await asyncio.wrap_future(spare)
+            except Exception:  # the spare could not start: the new one below reports why
+                builder = None
+        if builder is None or not builder.alive():
+            builder = await self._run(self._new_builder)
+        self._spare = self._executor.submit(self._new_builder)
+        return builder
 
     def _run(self, fn: Any, *args: Any) -> asyncio.Future[Any]:
         assert self._executor is not None
@@ -163,26 +193,23 @@ class LmdbSnapshot(PersistenceBase):
 
     async def _write_checkpoint(self, image: KeyspaceImage) -> SnapshotRef:
         started = time.monotonic()
-        writer = EnvironmentWriter(self.directory / f"{TMP_PREFIX}{os.getpid()}.lmdb",
-                                   self.settings.map_size_bytes)
+        # The environment is written by a builder process (builder.py says why); the loop
+        # encodes each slice into a frame, the writer thread pipes it over.
+        builder = await self._take_builder()
+        pipeline = WritePipeline(self._run)
         try:
-            await self._run(writer.open)
-            # Each slice is written on the loop, right after it is read (store.py says why).
             async for db, items in image.entries():
-                name = db_name(db)
-                writer.put_block(name, *encode_items(name, items))
+                await pipeline.submit(builder.send, frames.encode_keys(db, items))
             async for mutations in image.overlay():
-                writer.apply(mutations)
+                await pipeline.submit(builder.send, frames.encode_overlay(mutations))
+            await pipeline.drain()
             assert image.seq is not None
             created_at_ms = int(time.time() * 1000)
-            writer.finish(image.seq, created_at_ms)
             final = self.directory / snapshot_name(image.seq)
-            if final.exists():  # the same sequence number again: nothing changed since
-                await self._run(shutil.rmtree, final)
-            size = await self._run(writer.publish, final)
+            size = await self._run(builder.finish, image.seq, created_at_ms, final)
         except BaseException:
-            writer.abort_slice()
-            await self._run(writer.abort)
+            await pipeline.cancel()
+            await self._run(builder.abort)
             raise
         self._last_seq, self._last_time = image.seq, time.time()
         self._last_seconds = time.monotonic() - started
@@ -206,6 +233,14 @@ class LmdbSnapshot(PersistenceBase):
 
     async def close(self) -> None:
         if self._executor is not None:
+            spare, self._spare = self._spare, None
+            if spare is not None:
+                try:
+                    builder = await asyncio.wrap_future(spare)
+                except Exception:  # it never started: nothing to stop
+                    pass
+                else:
+                    await self._run(builder.abort)
             self._executor.shutdown(wait=True)
             self._executor = None
 

@@ -1,13 +1,11 @@
 """Writing and reading snapshot environments (see :mod:`.layout`).
 
-:class:`EnvironmentWriter` is driven from the event loop, one short write transaction per
-slice of the walk or the overlay, committed without syncing; only the final sync, fsyncs and
-rename run on the plugin's thread. Why not every put on a thread: py-lmdb releases the GIL
-around each put, and a thread that gives the GIL back once per key starves while the loop is
-busy (measured: 200 puts from a thread took 19.5 s beside a loop running Python bytecode, a
-snapshot under a steady write load never finished and its overlay grew by gigabytes). The
-environment is a temporary one nobody reads until it is complete (the meta says so), so its
-intermediate commits are invisible. Reading (:func:`iter_entries`) happens on the loop too, a
+:class:`EnvironmentWriter` runs in the snapshot builder process (:mod:`.builder`), on its one
+thread: the node only encodes slices and pipes them there. Write transactions span many
+slices (a commit every :data:`COMMIT_EVERY_KEYS` keys: each commit writes the dirty pages,
+so one per slice cost a third more time) and are committed without syncing; only the final
+sync, fsyncs and rename make the environment durable, and the meta says it is complete, so
+nobody reads an unfinished one. Reading (:func:`iter_entries`) happens on the node's loop, a
 slice at a time, in a read-only environment that takes no lock.
 """
 
@@ -42,10 +40,12 @@ from .layout import (
 
 #: Named databases an environment may hold: ``meta`` and one per logical database.
 MAX_DBS = 1025
+#: Keys written between commits of the builder's write transaction.
+COMMIT_EVERY_KEYS = 65536
 
 
 class EnvironmentWriter:
-    """Thread-side: the snapshot's environment and its one write transaction."""
+    """The snapshot's environment and its write transaction, used from one thread."""
 
     def __init__(self, temporary: Path, map_size: int) -> None:
         self.temporary = temporary
@@ -57,6 +57,7 @@ class EnvironmentWriter:
         #: Checksum terms per database, so FLUSHDB in the overlay can take a database out.
         self._sums: dict[bytes, int] = {}
         self.keys = 0
+        self._uncommitted = 0
 
     def open(self) -> None:
         shutil.rmtree(self.temporary, ignore_errors=True)
@@ -65,14 +66,19 @@ class EnvironmentWriter:
                               max_dbs=MAX_DBS, sync=False, metasync=False, lock=True)
 
     def _begin(self) -> lmdb.Transaction:
-        assert self._env is not None and self._txn is None
-        self._txn = self._env.begin(write=True)
+        """The open write transaction, or a new one."""
+        assert self._env is not None
+        if self._txn is None:
+            self._txn = self._env.begin(write=True)
         return self._txn
 
-    def _commit(self) -> None:
-        assert self._txn is not None
-        txn, self._txn = self._txn, None
-        txn.commit()
+    def _commit(self, changed: int = 0, *, now: bool = False) -> None:
+        """Count ``changed`` keys; commit once enough are uncommitted (or ``now``)."""
+        self._uncommitted += changed
+        if self._txn is not None and (now or self._uncommitted >= COMMIT_EVERY_KEYS):
+            txn, self._txn = self._txn, None
+            self._uncommitted = 0
+            txn.commit()
 
     def _db(self, name: bytes) -> Any:
         db = self._dbs.get(name)
@@ -91,15 +97,15 @@ class EnvironmentWriter:
             txn.cursor(db=self._db(name)).putmulti(pairs)
         if long_pairs:
             txn.cursor(db=self._db(long_name(name))).putmulti(long_pairs)
-        self._commit()
         self._sums[name] += term_sum
         self.keys += len(pairs) + len(long_pairs)
+        self._commit(len(pairs) + len(long_pairs))
 
     def apply(self, mutations: list[Mutation]) -> None:
         """The overlay: changes made during the walk, in order, keeping the checksum."""
         self._begin()
         self._apply(mutations)
-        self._commit()
+        self._commit(len(mutations))
 
     def _apply(self, mutations: list[Mutation]) -> None:
         for mutation in mutations:
@@ -160,7 +166,7 @@ class EnvironmentWriter:
         self._sums[name] = 0
 
     def finish(self, seq: int, created_at_ms: int) -> None:
-        """Write the meta that marks the environment complete (on the loop: a few puts)."""
+        """Write the meta that marks the environment complete, and commit."""
         assert self._env is not None
         txn = self._begin()
         counts: dict[bytes, int] = {}
@@ -176,11 +182,12 @@ class EnvironmentWriter:
                              (b"checksum", checksum), (b"complete", 1)):
             txn.put(field, str(value).encode(), db=meta)
         txn.put(b"databases", b",".join(n[2:] for n in names), db=meta)
-        self._commit()
+        self._commit(now=True)
 
     def publish(self, final: Path) -> int:
-        """On the thread, after :meth:`finish`: sync, close, fsync, rename into place; the
-        size in bytes."""
+        """After :meth:`finish`: sync, close, fsync, rename into place (over an environment
+        of the same sequence number: nothing changed since it was taken); the size in
+        bytes."""
         assert self._env is not None and self._txn is None
         self._env.sync(True)
         self._env.close()
@@ -192,19 +199,18 @@ class EnvironmentWriter:
             finally:
                 os.close(fd)
         fsync_dir(self.temporary)
+        if final.exists():
+            shutil.rmtree(final)
         os.replace(self.temporary, final)
         fsync_dir(final.parent)
         return sum(f.stat().st_size for f in final.iterdir())
 
-    def abort_slice(self) -> None:
-        """On the loop, after a failure: drop the slice's transaction (the thread that began
-        a write transaction must end it)."""
+    def abort(self) -> None:
+        """After a failure, or when the node gave up: drop the transaction, close and
+        remove the environment."""
         if self._txn is not None:
             self._txn.abort()
             self._txn = None
-
-    def abort(self) -> None:
-        """On the thread, after :meth:`abort_slice`: close and remove the environment."""
         if self._env is not None:
             self._env.close()
             self._env = None
