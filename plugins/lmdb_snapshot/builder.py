@@ -52,9 +52,8 @@ def build(temporary: Path, map_size: int, stdin: object) -> int | None:
         for kind, payload in itertools.chain([first], incoming):
             if kind == frames.KEYS:
                 db, keys, values, expiries = frames.decode_keys(payload)
-                name = db_name(db)
                 items = zip(keys, values, expiries, strict=True)
-                writer.put_block(name, *encode_items(name, items))
+                writer.put_block(db_name(db), *encode_items(items))
             elif kind == frames.OVERLAY:
                 writer.apply(frames.decode_overlay(payload))
             else:

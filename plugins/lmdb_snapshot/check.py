@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from .layout import CHECKSUM_MODULUS, LayoutError, db_name, decode_record, entry_term
-from .store import databases, iter_entries, open_readonly, read_meta
+from .layout import LayoutError
+from .reader import SnapshotReader
+from .store import open_readonly, read_meta
 
 
 def verify(path: Path) -> tuple[int, int]:
@@ -17,18 +18,11 @@ def verify(path: Path) -> tuple[int, int]:
     try:
         with env.begin() as txn:
             fields = read_meta(env, txn)
-            total = count = 0
-            for db in databases(fields):
-                name = db_name(db)
-                for key, record in iter_entries(env, txn, db):
-                    decode_record(record)
-                    total += entry_term(name, key, record)
-                    count += 1
-            if count != int(fields[b"keys"]):
-                raise LayoutError(f"the meta counts {int(fields[b'keys'])} keys, found {count}")
-            if total % CHECKSUM_MODULUS != int(fields[b"checksum"]):
-                raise LayoutError("checksum mismatch")
-            return int(fields[b"seq"]), count
+            reader = SnapshotReader(env, txn, fields)
+            for _ in reader.batches():
+                pass
+            reader.verify()
+            return int(fields[b"seq"]), reader.keys
     finally:
         env.close()
 

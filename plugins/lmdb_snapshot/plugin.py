@@ -7,10 +7,7 @@ import os
 import re
 import shutil
 import time
-import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import islice, repeat
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,24 +19,13 @@ from distcache_core.persistence.pipeline import WritePipeline
 
 from . import frames
 from .builder import BuilderProcess
-from .layout import (
-    CHECKSUM_MODULUS,
-    HAS_EXPIRY,
-    RECORD,
-    RECORD_SIZE,
-    STRING,
-    LayoutError,
-    db_name,
-)
+from .layout import LayoutError
+from .reader import SnapshotReader
 from .settings import LmdbSnapshotSettings
-from .store import databases, iter_entries, open_readonly, read_meta
+from .store import open_readonly, read_meta
 
 NAME_RE = re.compile(r"^snapshot-(\d{20})\.lmdb$")
-_crc32 = zlib.crc32
-_unpack_record = RECORD.unpack_from
 TMP_PREFIX = ".tmp-snapshot-"
-#: Entries read, checked and restored at a time while loading (then the clock is checked).
-_BATCH = 2048
 
 
 def snapshot_name(seq: int) -> str:
@@ -113,31 +99,18 @@ class LmdbSnapshot(PersistenceBase):
                 fields = read_meta(env, txn)
                 if int(fields[b"seq"]) != seq:
                     raise LayoutError(f"the meta says sequence {int(fields[b'seq'])}")
-                total = 0
-                count = 0
-                size = max(_size(path), 1)
-                expected_keys = int(fields[b"keys"])
-                for db in databases(fields):
-                    name_crc = _crc32(db_name(db))
-                    engine = target.engine(db)
-                    entries = iter_entries(env, txn, db)
-                    while True:
-                        batch = list(islice(entries, _BATCH))
-                        if not batch:
-                            break
-                        keys, values, expiries = _decode_batch(batch)
-                        total += sum(map(_crc32, map(itemgetter(1), batch),
-                                         map(_crc32, map(itemgetter(0), batch),
-                                             repeat(name_crc))))
-                        target.restore_block(engine, keys, values, expiries)
-                        count += len(batch)
-                        if target.should_pause():
-                            # Progress in keys, scaled to the environment's bytes.
-                            await target.pause(size * len(batch) // max(expected_keys, 1))
-                if count != expected_keys:
-                    raise LayoutError(f"the meta counts {expected_keys} keys, found {count}")
-                if total % CHECKSUM_MODULUS != int(fields[b"checksum"]):
-                    raise LayoutError("checksum mismatch")
+                reader = SnapshotReader(env, txn, fields)
+                # Progress in keys, scaled to the environment's bytes.
+                size, expected = max(_size(path), 1), max(reader.expected_keys, 1)
+                pending = 0
+                for db, keys, values, expiries in reader.batches():
+                    target.restore_block(target.engine(db), keys, values, expiries)
+                    pending += len(keys)
+                    if target.should_pause():
+                        await target.pause(size * pending // expected)
+                        pending = 0
+                reader.verify()
+                target.add_progress(size * pending // expected)
         finally:
             env.close()
 
@@ -257,23 +230,6 @@ class LmdbSnapshot(PersistenceBase):
         from .check import check_environments
 
         return check_environments(Path(path), out)
-
-
-def _decode_batch(batch: list[tuple[bytes, bytes]]
-                  ) -> tuple[list[bytes], list[bytes], list[int | None]]:
-    """Keys, values and expiries of (key, record) pairs; the loop that loading spends its
-    time in, kept free of calls per entry beyond the unpack."""
-    keys = [key for key, _ in batch]
-    values: list[bytes] = []
-    expiries: list[int | None] = []
-    add_value, add_expiry = values.append, expiries.append
-    for _, record in batch:
-        value_type, flags, expire_at_ms = _unpack_record(record)
-        if value_type != STRING:
-            raise LayoutError(f"unknown value type {value_type}")
-        add_value(record[RECORD_SIZE:])
-        add_expiry(expire_at_ms if flags & HAS_EXPIRY else None)
-    return keys, values, expiries
 
 
 def _delete(paths: list[Path], directory: Path) -> None:

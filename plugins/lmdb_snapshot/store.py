@@ -1,21 +1,23 @@
-"""Writing and reading snapshot environments (see :mod:`.layout`).
+"""Writing snapshot environments (see :mod:`.layout`), and opening them to read.
 
 :class:`EnvironmentWriter` runs in the snapshot builder process (:mod:`.builder`), on its one
 thread: the node only encodes slices and pipes them there. Write transactions span many
 slices (a commit every :data:`COMMIT_EVERY_KEYS` keys: each commit writes the dirty pages,
 so one per slice cost a third more time) and are committed without syncing; only the final
 sync, fsyncs and rename make the environment durable, and the meta says it is complete, so
-nobody reads an unfinished one. Reading (:func:`iter_entries`) happens on the node's loop, a
-slice at a time, in a read-only environment that takes no lock.
+nobody reads an unfinished one. Reading (:mod:`.reader`) happens on the node's loop, a batch
+at a time, in a read-only environment that takes no lock.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import zlib
 from collections.abc import Iterator
+from itertools import chain, islice
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import lmdb
 
@@ -23,25 +25,37 @@ from distcache_core.mutations import Mutation, Op
 from distcache_core.persistence.files import fsync_dir
 
 from .layout import (
-    CHECKSUM_MODULUS,
+    EXPIRY,
     FORMAT_VERSION,
     META,
+    READABLE_VERSIONS,
     LayoutError,
     db_name,
-    decode_long,
-    decode_record,
     encode_long,
-    encode_record,
-    entry_term,
     fits,
     long_key,
     long_name,
+    ttl_name,
 )
 
-#: Named databases an environment may hold: ``meta`` and one per logical database.
-MAX_DBS = 1025
+#: Named databases an environment may hold: ``meta`` and three per logical database.
+MAX_DBS = 3 * 1024 + 1
 #: Keys written between commits of the builder's write transaction.
 COMMIT_EVERY_KEYS = 65536
+#: Entries read at a time, for the checksum and by loaders.
+READ_BATCH = 2048
+
+
+def batches(cursor: Any) -> Iterator[list[tuple[bytes, bytes]]]:
+    """Lists of up to :data:`READ_BATCH` (key, value) pairs of an LMDB cursor."""
+    entries = iter(cursor)
+    while batch := list(islice(entries, READ_BATCH)):
+        yield batch
+
+
+def chain_crc(batch: list[tuple[bytes, bytes]], crc: int) -> int:
+    """The layout's checksum stream continued over ``batch``: each key, then its value."""
+    return zlib.crc32(b"".join(chain.from_iterable(batch)), crc)
 
 
 class EnvironmentWriter:
@@ -51,11 +65,10 @@ class EnvironmentWriter:
         self.temporary = temporary
         self.map_size = map_size
         self._env: lmdb.Environment | None = None
-        #: The write transaction of the slice being written (None between slices).
+        #: The open write transaction (None between commits).
         self._txn: lmdb.Transaction | None = None
+        #: Handles of the named databases opened so far, by name.
         self._dbs: dict[bytes, Any] = {}
-        #: Checksum terms per database, so FLUSHDB in the overlay can take a database out.
-        self._sums: dict[bytes, int] = {}
         self.keys = 0
         self._uncommitted = 0
 
@@ -85,24 +98,22 @@ class EnvironmentWriter:
         if db is None:
             assert self._env is not None
             db = self._dbs[name] = self._env.open_db(name, txn=self._txn)
-            self._sums.setdefault(name, 0)
         return db
 
     def put_block(self, name: bytes, pairs: list[tuple[bytes, bytes]],
-                  long_pairs: list[tuple[bytes, bytes]], term_sum: int) -> None:
-        """Keys of the walk (each key once: nothing to take out of the checksum)."""
+                  ttl_pairs: list[tuple[bytes, bytes]],
+                  long_pairs: list[tuple[bytes, bytes]]) -> None:
+        """Keys of the walk of database ``name`` (:func:`.layout.encode_items`)."""
         txn = self._begin()
-        self._db(name)  # the checksum is kept by the database's own name
-        if pairs:
-            txn.cursor(db=self._db(name)).putmulti(pairs)
-        if long_pairs:
-            txn.cursor(db=self._db(long_name(name))).putmulti(long_pairs)
-        self._sums[name] += term_sum
+        for table, entries in ((name, pairs), (ttl_name(name), ttl_pairs),
+                               (long_name(name), long_pairs)):
+            if entries:
+                txn.cursor(db=self._db(table)).putmulti(entries)
         self.keys += len(pairs) + len(long_pairs)
         self._commit(len(pairs) + len(long_pairs))
 
     def apply(self, mutations: list[Mutation]) -> None:
-        """The overlay: changes made during the walk, in order, keeping the checksum."""
+        """The overlay: changes made during the walk, in order."""
         self._begin()
         self._apply(mutations)
         self._commit(len(mutations))
@@ -111,47 +122,47 @@ class EnvironmentWriter:
         for mutation in mutations:
             op = mutation.op
             if op is Op.FLUSHALL:
-                for name in list(self._dbs):
-                    self._drop(name)
+                for table in list(self._dbs):
+                    self._drop(table)
                 continue
             name = db_name(mutation.db)
             if op is Op.FLUSHDB:
-                self._drop(name)
-                self._drop(long_name(name))
+                for table in (name, ttl_name(name), long_name(name)):
+                    self._drop(table)
                 continue
             key = mutation.key
-            old = self._get(name, key)
-            if old is not None:
-                self._sums[name] -= entry_term(name, key, old)
             if op is Op.SET:
                 assert mutation.value is not None
-                record = encode_record(mutation.value, mutation.expire_at_ms)
-            elif op is Op.EXPIRE and old is not None:
-                record = encode_record(decode_record(old)[0], mutation.expire_at_ms)
-            elif op is Op.DEL or op is Op.EXPIRE:
-                if old is not None:
-                    self._delete(name, key)
-                continue
+                self._put(name, key, mutation.value, mutation.expire_at_ms)
+            elif op is Op.EXPIRE:
+                if self._exists(name, key):  # EXPIRE changes only a key that exists
+                    self._put_expiry(name, key, mutation.expire_at_ms)
+            elif op is Op.DEL:
+                self._delete(name, key)
             else:  # SWAPDB never reaches here: the image aborts on it
                 raise ValueError(f"unexpected op {op!r} in a snapshot overlay")
-            self._put(name, key, record)
-            self._sums[name] += entry_term(name, key, record)
 
-    def _get(self, name: bytes, key: bytes) -> bytes | None:
+    def _exists(self, name: bytes, key: bytes) -> bool:
         assert self._txn is not None
         if fits(key):
-            found = self._txn.get(key, db=self._db(name))
-            return bytes(found) if found is not None else None
-        found = self._txn.get(long_key(key), db=self._db(long_name(name)))
-        return decode_long(bytes(found))[1] if found is not None else None
+            return self._txn.get(key, db=self._db(name)) is not None
+        return self._txn.get(long_key(key), db=self._db(long_name(name))) is not None
 
-    def _put(self, name: bytes, key: bytes, record: bytes) -> None:
+    def _put(self, name: bytes, key: bytes, value: bytes, expire_at_ms: int | None) -> None:
         assert self._txn is not None
         if fits(key):
-            self._txn.put(key, record, db=self._db(name))
+            self._txn.put(key, value, db=self._db(name))
         else:
-            self._txn.put(long_key(key), encode_long(key, record),
-                          db=self._db(long_name(name)))
+            self._txn.put(long_key(key), encode_long(key, value), db=self._db(long_name(name)))
+        self._put_expiry(name, key, expire_at_ms)
+
+    def _put_expiry(self, name: bytes, key: bytes, expire_at_ms: int | None) -> None:
+        assert self._txn is not None
+        stored = key if fits(key) else long_key(key)
+        if expire_at_ms is None:
+            self._txn.delete(stored, db=self._db(ttl_name(name)))
+        else:
+            self._txn.put(stored, EXPIRY.pack(expire_at_ms), db=self._db(ttl_name(name)))
 
     def _delete(self, name: bytes, key: bytes) -> None:
         assert self._txn is not None
@@ -159,29 +170,37 @@ class EnvironmentWriter:
             self._txn.delete(key, db=self._db(name))
         else:
             self._txn.delete(long_key(key), db=self._db(long_name(name)))
+        self._put_expiry(name, key, None)
 
-    def _drop(self, name: bytes) -> None:
+    def _drop(self, table: bytes) -> None:
         assert self._txn is not None
-        self._txn.drop(self._db(name), delete=False)
-        self._sums[name] = 0
+        self._txn.drop(self._db(table), delete=False)
 
     def finish(self, seq: int, created_at_ms: int) -> None:
-        """Write the meta that marks the environment complete, and commit."""
+        """Write the meta that marks the environment complete, with the key count and the
+        checksum read back from the tables, and commit."""
         assert self._env is not None
         txn = self._begin()
-        counts: dict[bytes, int] = {}
+        counts: dict[int, int] = {}
         for table, handle in self._dbs.items():
-            owner = table.removesuffix(b".long")
-            counts[owner] = counts.get(owner, 0) + txn.stat(handle)["entries"]
-        names = sorted((n for n, count in counts.items() if count), key=lambda n: int(n[2:]))
-        keys = sum(counts[n] for n in names)
-        checksum = sum(self._sums.get(n, 0) for n in names) % CHECKSUM_MODULUS
+            if not table.endswith(b".ttl"):
+                index = int(table.removesuffix(b".long")[2:])
+                counts[index] = counts.get(index, 0) + txn.stat(handle)["entries"]
+        indexes = sorted(index for index, count in counts.items() if count)
+        crc = 0
+        for index in indexes:
+            name = db_name(index)
+            for table in (ttl_name(name), name, long_name(name)):
+                if table in self._dbs:
+                    for batch in batches(txn.cursor(db=self._dbs[table])):
+                        crc = chain_crc(batch, crc)
         meta = self._env.open_db(META, txn=txn)
         for field, value in ((b"format_version", FORMAT_VERSION), (b"seq", seq),
-                             (b"keys", keys), (b"created_at_ms", created_at_ms),
-                             (b"checksum", checksum), (b"complete", 1)):
+                             (b"keys", sum(counts[i] for i in indexes)),
+                             (b"created_at_ms", created_at_ms), (b"checksum", crc),
+                             (b"complete", 1)):
             txn.put(field, str(value).encode(), db=meta)
-        txn.put(b"databases", b",".join(n[2:] for n in names), db=meta)
+        txn.put(b"databases", b",".join(b"%d" % i for i in indexes), db=meta)
         self._commit(now=True)
 
     def publish(self, final: Path) -> int:
@@ -234,8 +253,9 @@ def read_meta(env: lmdb.Environment, txn: lmdb.Transaction) -> dict[bytes, bytes
     fields = {bytes(key): bytes(value) for key, value in txn.cursor(db=meta)}
     if fields.get(b"complete") != b"1":
         raise LayoutError("not complete (the meta says so)")
-    if fields.get(b"format_version") != str(FORMAT_VERSION).encode():
-        raise LayoutError(f"format version {fields.get(b'format_version')!r}")
+    if fields.get(b"format_version") not in [b"%d" % v for v in READABLE_VERSIONS]:
+        raise LayoutError(f"format version {fields.get(b'format_version')!r} (this build "
+                          f"reads {', '.join(map(str, READABLE_VERSIONS))})")
     for field in (b"seq", b"keys", b"checksum", b"created_at_ms"):
         if not fields.get(field, b"x").isdigit():
             raise LayoutError(f"meta field {field.decode()} is missing or not a number")
@@ -250,23 +270,9 @@ def databases(fields: dict[bytes, bytes]) -> list[int]:
         raise LayoutError(f"meta field databases = {text!r}") from None
 
 
-def iter_entries(env: lmdb.Environment, txn: lmdb.Transaction, db: int
-                 ) -> Iterator[tuple[bytes, bytes]]:
-    """(key, record) of every key of logical database ``db``, short keys then long ones."""
-    name = db_name(db)
+def open_table(env: lmdb.Environment, txn: lmdb.Transaction, name: bytes) -> Any:
+    """The handle of named database ``name``, or None when the environment lacks it."""
     try:
-        handle = env.open_db(name, txn=txn, create=False)
+        return env.open_db(name, txn=txn, create=False)
     except lmdb.Error:
-        handle = None
-    try:
-        long_handle = env.open_db(long_name(name), txn=txn, create=False)
-    except lmdb.Error:
-        long_handle = None
-    if handle is None and long_handle is None:
-        raise LayoutError(f"the meta lists database {db}, the environment lacks it")
-    if handle is not None:
-        # buffers=False (the default): keys and values come as bytes, not memoryviews.
-        yield from cast(Iterator[tuple[bytes, bytes]], iter(txn.cursor(db=handle)))
-    if long_handle is not None:
-        for _, stored in txn.cursor(db=long_handle):
-            yield decode_long(bytes(stored))
+        return None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
+import struct
 import subprocess
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +16,11 @@ import pytest
 
 from distcache_core.contracts import StorageEngine
 from distcache_core.mutations import Mutation, Op
+from distcache_core.persistence import PersistenceStatus, RecoveryTarget
 from distcache_core.testing.persistence_contract import Harness, PersistenceContract, run
 from distcache_plugins.lmdb_snapshot import LmdbSnapshot, LmdbSnapshotSettings
-from distcache_plugins.lmdb_snapshot.check import check_environments
-from distcache_plugins.lmdb_snapshot.layout import decode_long, decode_record
+from distcache_plugins.lmdb_snapshot.check import check_environments, verify
+from distcache_plugins.lmdb_snapshot.layout import LayoutError, decode_long, encode_long
 from distcache_plugins.lru_ttl import LruTtlEngine
 
 
@@ -71,29 +74,83 @@ def test_the_layout_as_lmdb_tools_see_it(tmp_path: Path) -> None:
     environment = saved(tmp_path / "data", [
         Mutation(Op.SET, 0, b"plain", b"v"),
         Mutation(Op.SET, 2, b"ttl", b"w", 4_102_444_800_000),
-        Mutation(Op.SET, 0, b"gone", b"x"),
+        Mutation(Op.SET, 0, b"gone", b"x", 4_102_444_800_000),
         Mutation(Op.DEL, 0, b"gone"),
         Mutation(Op.SET, 0, b"", b"empty key"),
-        Mutation(Op.SET, 0, b"L" * 600, b"long key"),
+        Mutation(Op.SET, 0, b"L" * 600, b"long key", 4_102_444_800_001),
     ])
     env = lmdb.open(str(environment), readonly=True, lock=False, max_dbs=64)
     with env.begin() as txn:
-        meta = dict(txn.cursor(db=env.open_db(b"meta", txn=txn, create=False)))
-        assert meta[b"format_version"] == b"1" and meta[b"complete"] == b"1"
+        def table(name: bytes) -> dict[bytes, bytes]:
+            return dict(txn.cursor(db=env.open_db(name, txn=txn, create=False)))
+
+        meta = table(b"meta")
+        assert meta[b"format_version"] == b"2" and meta[b"complete"] == b"1"
         assert meta[b"seq"] == b"6" and meta[b"keys"] == b"4"
         assert meta[b"databases"] == b"0,2"
-        db0 = dict(txn.cursor(db=env.open_db(b"db0", txn=txn, create=False)))
-        db2 = dict(txn.cursor(db=env.open_db(b"db2", txn=txn, create=False)))
-        long = dict(txn.cursor(db=env.open_db(b"db0.long", txn=txn, create=False)))
+        db0, db0_ttl, db2, db2_ttl, long = (table(name) for name in (
+            b"db0", b"db0.ttl", b"db2", b"db2.ttl", b"db0.long"))
+        stream = b"".join(key + value for name in (b"db0.ttl", b"db0", b"db0.long", b"db2.ttl",
+                                                   b"db2")
+                          for key, value in txn.cursor(db=env.open_db(name, txn=txn,
+                                                                      create=False)))
     env.close()
-    assert {decode_long(v)[0] for v in long.values()} == {b"", b"L" * 600}
-    assert set(long) == {hashlib.sha256(b"").digest(), hashlib.sha256(b"L" * 600).digest()}
-    assert {k: decode_record(v) for k, v in db0.items()} == {b"plain": (b"v", None)}
-    assert decode_record(db2[b"ttl"]) == (b"w", 4_102_444_800_000)
+    assert db0 == {b"plain": b"v"} and db2 == {b"ttl": b"w"}
+    assert db2_ttl == {b"ttl": struct.pack("<q", 4_102_444_800_000)}
+    long_id = hashlib.sha256(b"L" * 600).digest()
+    assert db0_ttl == {long_id: struct.pack("<q", 4_102_444_800_001)}
+    assert {decode_long(v) for v in long.values()} == {(b"", b"empty key"),
+                                                       (b"L" * 600, b"long key")}
+    assert set(long) == {hashlib.sha256(b"").digest(), long_id}
+    assert int(meta[b"checksum"]) == zlib.crc32(stream)
     if shutil.which("mdb_stat"):
         done = subprocess.run(["mdb_stat", "-a", str(environment)], capture_output=True,
                               text=True)
         assert done.returncode == 0 and "db0" in done.stdout
+
+
+def write_version_1(path: Path, keys: dict[tuple[int, bytes], tuple[bytes, int | None]]
+                    ) -> None:
+    """An environment as the version-1 layout had it (records, a sum of CRCs)."""
+    path.mkdir(parents=True)
+    env = lmdb.open(str(path), subdir=True, max_dbs=64, map_size=1 << 30)
+    total = 0
+    with env.begin(write=True) as txn:
+        for (db, key), (value, expiry) in keys.items():
+            name = b"db%d" % db
+            record = struct.pack("<BBq", 1, 0 if expiry is None else 1, expiry or 0) + value
+            if 0 < len(key) <= 511:
+                txn.put(key, record, db=env.open_db(name, txn=txn))
+            else:
+                txn.put(hashlib.sha256(key).digest(), encode_long(key, record),
+                        db=env.open_db(name + b".long", txn=txn))
+            total += zlib.crc32(record, zlib.crc32(key, zlib.crc32(name)))
+        meta = env.open_db(b"meta", txn=txn)
+        dbs = sorted({db for db, _ in keys})
+        for field, value in ((b"format_version", b"1"), (b"seq", b"7"),
+                             (b"keys", b"%d" % len(keys)), (b"created_at_ms", b"1"),
+                             (b"checksum", b"%d" % (total % (1 << 64))), (b"complete", b"1"),
+                             (b"databases", b",".join(b"%d" % db for db in dbs))):
+            txn.put(field, value, db=meta)
+    env.close()
+
+
+def test_a_version_1_environment_still_loads_and_checks(tmp_path: Path) -> None:
+    keys = {(0, b"a"): (b"1", None), (0, b"b"): (b"2", 4_102_444_800_000),
+            (1, b"L" * 600): (b"long", None), (1, b""): (b"", 4_102_444_800_000)}
+    environment = tmp_path / "lmdb_snapshot" / "snapshot-00000000000000000007.lmdb"
+    write_version_1(environment, keys)
+    assert verify(environment) == (7, 4)
+    plugin = LmdbSnapshot(LmdbSnapshotSettings(), tmp_path)
+    plugin.open(PersistenceStatus())
+    loaded = databases(2)
+    run(plugin.load_snapshot(plugin.snapshots()[0],
+                             RecoveryTarget(loaded, PersistenceStatus())))
+    assert {(db, key): (value, expiry) for db, engine in enumerate(loaded)
+            for key, value, expiry in engine.items()} == keys
+    change_a_value_behind_its_back(environment)
+    with pytest.raises(LayoutError, match="checksum mismatch"):
+        verify(environment)
 
 
 def test_check_snapshot_finds_silent_damage(tmp_path: Path, cli) -> None:
