@@ -28,9 +28,20 @@ class ReplyFuture(asyncio.Future):  # type: ignore[type-arg]
     The queue does not register a callback on it (a pipelined client's forwarded replies
     arrive together, and a callback each would flush the queue once per reply): whoever
     resolves it calls :func:`resolve_reply`, which flushes the client's queue once per loop
-    turn."""
+    turn.
 
-    __slots__ = ()
+    One future may stand for several consecutive replies (``batch`` is then set): the
+    cluster's peer links put a client's forwarded commands that leave in one write in one
+    batch (:class:`~distcache_core.cluster.peer.ForwardBatch`), and hand its future back for
+    each command it takes while that future is the newest entry of the client's queue. The
+    future resolves to all their replies, joined. :meth:`ReplyQueue.add_future` keeps such a
+    future once; when the client's replies produced meanwhile (dispatch's bytes not queued
+    yet) come between, it asks the batch to give up the command it took last, which then
+    gets its own future (``batch.split()``)."""
+
+    __slots__ = ("batch",)
+    #: The :class:`~distcache_core.cluster.peer.ForwardBatch` it answers for; unset otherwise.
+    batch: Any
 
 
 def resolve_reply(conn: Any, future: ReplyFuture, data: bytes) -> None:
@@ -105,9 +116,20 @@ class ReplyQueue:
             self.held_bytes += len(data)
 
     def add_future(self, future: asyncio.Future[bytes]) -> None:
-        self.entries.append(future)
+        entries = self.entries
         if type(future) is not ReplyFuture:  # see ReplyFuture: its resolver flushes
+            entries.append(future)
             future.add_done_callback(self._ready)
+            return
+        if entries:
+            # A batch handed back for one more command (see ReplyFuture). Right behind it:
+            # nothing came between, it answers for that command too. Behind the bytes just
+            # queued in front of it: the command goes after those, in a batch of its own.
+            if entries[-1] is future:
+                return
+            if len(entries) > 1 and entries[-2] is future:
+                future = future.batch.split()
+        entries.append(future)
 
     def flush_soon(self) -> None:
         """Flush once this loop turn's other callbacks have run (one write for all the
@@ -161,7 +183,8 @@ class ReplyQueue:
                     break
                 entries.popleft()
                 if failing:
-                    out.append(BARRIER_FAILED)
+                    batch = getattr(head, "batch", None)  # one error for each of its replies
+                    out.append(BARRIER_FAILED * (batch.count if batch is not None else 1))
                 elif type(head) is ReplyFuture and not head.cancelled():
                     out.append(head.result())
                 else:

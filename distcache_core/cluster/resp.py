@@ -63,6 +63,48 @@ def reply_end(buf: bytes | bytearray, pos: int) -> int:
     return end
 
 
+def skip_replies(buf: bytes, pos: int, count: int) -> tuple[int, int]:
+    """Step over up to ``count`` whole replies from ``pos``: where the last one found ends and
+    how many were found (fewer when ``buf`` ends first).
+
+    The forwarding node pays this for every forwarded reply, so the common ones are read
+    byte by byte instead of with ``find`` and ``int`` (each a C call with argument parsing,
+    about 1,400 instructions): a bulk string shorter than 100 bytes, and nil, costs a few
+    index operations (~1,700 instructions a reply against ~4,100, callgrind). Its CRLF is
+    checked, so a peer that breaks framing is caught, not followed."""
+    size = len(buf)
+    found = 0
+    try:
+        while found < count:
+            kind = buf[pos]
+            if kind == 0x24:  # '$': a bulk string, the commonest forwarded reply
+                if buf[pos + 2] == 0x0D:  # one digit: "$n\r\n", n bytes, CRLF (n + 6)
+                    end = pos + buf[pos + 1] - 42
+                elif buf[pos + 3] == 0x0D and buf[pos + 1] != 0x2D:  # two digits (not "$-1")
+                    end = pos + buf[pos + 1] * 10 + buf[pos + 2] - 521
+                else:
+                    end = reply_end(buf, pos)
+                    if end < 0:
+                        break
+                if end > size:
+                    break
+                if buf[end - 2] != 0x0D:
+                    raise ReplyProtocolError(f"bad bulk reply {bytes(buf[pos:pos + 16])!r}")
+            elif kind == 0x2B or kind == 0x3A:  # '+' status, ':' integer
+                end = buf.find(_CRLF, pos) + 2
+                if end < 2:
+                    break
+            else:
+                end = reply_end(buf, pos)
+                if end < 0:
+                    break
+            pos = end
+            found += 1
+    except IndexError:  # the buffer ends inside a reply's first line
+        pass
+    return pos, found
+
+
 class ReplySplitter:
     """Feed bytes, get whole replies back as ``bytes`` (one per request, in order)."""
 
@@ -140,21 +182,44 @@ def encode_command(*args: bytes | str | int) -> bytes:
 
 
 _ARRAY_HEADERS = [b"*%d\r\n" % n for n in range(16)]
-#: One formatting call for the commonest requests (a key, a key and a value): measured about
-#: twice as fast as building and joining the parts.
-_TWO = b"*2\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
-_THREE = b"*3\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+#: The start of a request of two or three arguments up to its first argument (the command
+#: name as the client spelled it): a forwarded GET or SET is then one dictionary lookup and
+#: one join of constant-size parts (~1,500 instructions against ~3,000 for formatting it).
+_NAMED_2: dict[bytes, bytes] = {}
+_NAMED_3: dict[bytes, bytes] = {}
+#: Spellings remembered per table: command names, in the cases clients use.
+_NAMED_MAX = 512
+_join = b"".join
 
 
 def encode_argv(argv: list[bytes]) -> bytes:
     """A client's argument vector as a request again (to forward it)."""
     count = len(argv)
     if count == 2:
-        a, b = argv
-        return _TWO % (len(a), a, len(b), b)
+        name, key = argv
+        head = _NAMED_2.get(name)
+        if head is not None and len(key) < 1024:
+            return _join((head, BULK_HEADERS[len(key)], key, _CRLF))
+        return _named(_NAMED_2, argv)
     if count == 3:
-        a, b, c = argv
-        return _THREE % (len(a), a, len(b), b, len(c), c)
+        name, key, value = argv
+        head = _NAMED_3.get(name)
+        if head is not None and len(key) < 1024 and len(value) < 1024:
+            return _join((head, BULK_HEADERS[len(key)], key, _CRLF, BULK_HEADERS[len(value)],
+                          value, _CRLF))
+        return _named(_NAMED_3, argv)
+    return _encode_parts(argv)
+
+
+def _named(table: dict[bytes, bytes], argv: list[bytes]) -> bytes:
+    name = argv[0]
+    if len(table) < _NAMED_MAX and len(name) < 64:
+        table[name] = b"*%d\r\n$%d\r\n%b\r\n" % (len(argv), len(name), name)
+    return _encode_parts(argv)
+
+
+def _encode_parts(argv: list[bytes]) -> bytes:
+    count = len(argv)
     parts = [_ARRAY_HEADERS[count] if count < 16 else b"*%d\r\n" % count]
     append = parts.append
     headers = BULK_HEADERS

@@ -39,7 +39,7 @@ from ..errors import CommandError
 from ..protocol import encode_error
 from ..replies import OK
 from ..replyqueue import ReplyFuture, resolve_reply
-from .peer import MODE_FINAL, MODE_PEER, LinkFailure
+from .peer import MODE_FINAL, MODE_PEER, ForwardBatch, LinkFailure
 from .resp import decode, encode_argv
 from .transactions import ClusterTransactions
 
@@ -118,7 +118,6 @@ class Router:
         #: Set by the rebalancer while keys move: reads that miss ask the previous owner.
         self.handoff: Any = None
         self.active = False
-        self.forwarded = 0
         self.split = 0
         self.fanned_out = 0
         self._original: dict[bytes, Command] = {}
@@ -127,6 +126,15 @@ class Router:
         self.final_table: dict[bytes, Command] = {}
         self._count_cache: dict[int, tuple[Any, int]] = {}
         self.transactions = ClusterTransactions(self)
+        self.pool.forward_failed = self._batch_failed
+        #: Lower-case name -> (local handler, is it a write, key position) of the single-key
+        #: commands the fast path forwards in batches (for retrying a failed batch).
+        self._routes: dict[bytes, tuple[Handler, bool, int]] = {}
+
+    @property
+    def forwarded(self) -> int:
+        """Commands forwarded to their owner and answered by it."""
+        return self.pool.stats.forwarded  # type: ignore[no-any-return]
 
     # -- tables --------------------------------------------------------------------------------
 
@@ -223,6 +231,7 @@ class Router:
             handler = self._split_handler(command, local, mode)
         elif command.first_key == command.last_key:
             handler = self._single_handler(command, local, mode)
+            self._routes[command.name.encode()] = (local, command.is_write, command.first_key)
         else:
             handler = self._same_owner_handler(command, local, mode)
         return attrs.evolve(command, handler=handler)
@@ -269,7 +278,6 @@ class Router:
 
         down = self.down
         clients = self.pool.clients
-        forwarded = self._forwarded
 
         def routed(conn: Any, argv: list[bytes]) -> Any:
             key = argv[position]
@@ -282,10 +290,8 @@ class Router:
             if owner not in down:
                 client = clients.get(owner)
                 if client is not None:
-                    future = ReplyFuture()
-                    if client.send(mode, encode_argv(argv), forwarded,
-                                   (future, conn, argv, local, is_write, mode, key, owner),
-                                   db=conn.db, resp_version=conn.resp_version):
+                    future = client.forward(mode, conn, argv)
+                    if future is not None:
                         return future
             return router._forward(conn, argv, key, local, is_write, mode, router.copies(key),
                                    0, "")
@@ -409,13 +415,45 @@ class Router:
                 return future
         raise CommandError(self.cluster_down(candidates[0], why))
 
+    def _batch_failed(self, batch: ForwardBatch, result: LinkFailure) -> None:
+        """Forwarded commands got no answer: each still unanswered goes the way of a command
+        sent alone (:meth:`_forwarded`), and the batch's future gets the replies that came,
+        then theirs, in order."""
+        conn = batch.conn
+        node = batch.link.client.node_id
+        mode = batch.link.mode
+        unanswered = batch.argvs[batch.count - batch.left:]
+        futures = []
+        for argv in unanswered:
+            future = ReplyFuture()
+            futures.append(future)
+            route = self._routes.get(argv[0].lower())
+            if route is None:  # not a single-key command: cannot happen, but answer anyway
+                resolve_reply(conn, future, encode_error(self.cluster_down(
+                    node, f"not answering ({result.reason})")))
+                continue
+            local, is_write, position = route
+            self._forwarded((future, conn, argv, local, is_write, mode, argv[position], node),
+                            result)
+        answered = b"".join(batch.parts)
+        batch.parts = []
+        pending = [f for f in futures if not f.done()]
+
+        def finish(_: Any = None) -> None:
+            if any(not f.done() for f in futures):
+                return
+            batch.answered(answered + b"".join(_bytes_of(f) for f in futures))
+
+        if not pending:
+            finish()
+        for future in pending:
+            future.add_done_callback(finish)
+
     def _forwarded(self, state: tuple[Any, ...], result: Any) -> None:
         if type(result) is bytes:
-            self.forwarded += 1
             future, conn = state[0], state[1]
-            if not future.done():
-                future.set_result(result)
-                conn.replies.flush_soon()
+            self.pool.stats.forwarded += 1
+            resolve_reply(conn, future, result)
             return
         # No answer. A read, or a write that never left, may try the next copy.
         future, conn, argv, local, is_write, mode, key, node = state

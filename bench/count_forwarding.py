@@ -1,0 +1,117 @@
+"""Instructions per pipelined GET on a node of a cluster, counted by callgrind: the forwarding
+node's side of issue 9's pipelined target (a non-owner serves at least half the owner's
+throughput), without the noise of a shared machine.
+
+One node in process (default plugins, uvloop) whose ring also holds ``node-2``; its link to
+node-2 has a fake transport. Each read is a client's pipeline of 16 GETs, then a loop turn
+(the link writes them), then node-2's 16 replies fed to the link. Cases:
+
+- ``forwarded``: the 16 keys are node-2's, so every GET is sent on and its reply handed back;
+- ``owned``: the 16 keys are this node's (the owner's side: the router finds the owner, then
+  the GET runs here); the same loop turn per read, no peer traffic.
+
+``forwarded`` minus ``owned`` is what forwarding adds to a GET on the node the client talks to;
+the owner that answers the forwarded GETs pays about ``owned`` for each (its peer connection
+runs them as a client's pipeline). As ``bench/count_instructions.py`` (whose ``instructions``
+this uses), two runs per case and the difference per extra command:
+
+    .venv/bin/python bench/count_forwarding.py [forwarded|owned]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+from count_instructions import instructions
+
+CASES = ("forwarded", "owned")
+
+DRIVER = """
+import asyncio, sys
+import uvloop
+from distcache_core.cluster.peer import MODE_PEER, PeerLink
+from distcache_core.config import ConfigSources
+from distcache_core.node import Node
+from distcache_core.protocol import encode_request
+
+class Transport:
+    def __init__(self): self.written = []
+    def write(self, data): self.written.append(data)
+    def get_extra_info(self, name, default=None): return ("127.0.0.1", 1)
+    def set_write_buffer_limits(self, **limits): pass
+    def pause_reading(self): pass
+    def resume_reading(self): pass
+    def is_closing(self): return False
+    def close(self): pass
+    def get_write_buffer_size(self): return 0
+
+async def main(reads, forwarded):
+    node = Node.from_sources(ConfigSources.gather(
+        None, ["node.port=0", "node.slowlog_log_slower_than_us=-1"], environ={}))
+    cluster = node.cluster
+    cluster.router.build(node.commands)
+    cluster.strategy.add_node("node-2")
+    peer = cluster.pool.add("node-2", "127.0.0.1", 1)
+    link = PeerLink(peer, MODE_PEER, 2)
+    peer._links[(MODE_PEER, 2)] = link
+    link.connection_made(Transport())
+    link.data_received(b"+OK\\r\\n" * len(link.waiting))  # the handshake's replies
+    assert link.connected
+    cluster.router.install(node.commands)
+    owner = cluster.strategy.owner
+    names = [b"key:%06d" % i for i in range(1000)]
+    keys = [k for k in names if (owner(k) == "node-2") == forwarded][:16]
+    for key in keys:
+        node.engine.set(key, b"xxx")
+    data = b"".join(encode_request(b"GET", key) for key in keys)
+    replies = b"$3\\r\\nxxx\\r\\n" * 16
+    conn = node.server.protocol_factory()
+    client = Transport()
+    conn.connection_made(client)
+    received = conn.data_received
+    feed = link.data_received
+    for _ in range(reads):
+        received(data)
+        await asyncio.sleep(0)
+        if forwarded:
+            feed(replies)
+    assert b"".join(client.written).count(b"xxx") == 16 * reads
+
+uvloop.run(main(int(sys.argv[1]), sys.argv[2] == "forwarded"))
+"""
+
+SHORT, LONG = 200, 1200
+PER_READ = 16
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("cases", nargs="*", metavar="case",
+                        help=f"any of {', '.join(CASES)} (default: both)")
+    parser.add_argument("--hash-seed", default=os.environ.get("PYTHONHASHSEED") or "0",
+                        help="PYTHONHASHSEED of the measured processes (default: "
+                             "$PYTHONHASHSEED, else 0)")
+    args = parser.parse_args()
+    unknown = [name for name in args.cases if name not in CASES]
+    if unknown:
+        parser.error(f"unknown case {unknown[0]!r} (choose from {', '.join(CASES)})")
+    if not args.hash_seed.isdigit():
+        parser.error(f"--hash-seed must be an integer, got {args.hash_seed!r}")
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed: apt-get install valgrind", file=sys.stderr)
+        return 1
+    print(f"PYTHONHASHSEED={args.hash_seed}", flush=True)
+    for name in args.cases or CASES:
+        script = DRIVER.replace("sys.argv[2]", repr(name))
+        extra = (instructions(script, LONG, args.hash_seed)
+                 - instructions(script, SHORT, args.hash_seed))
+        per_command = extra / ((LONG - SHORT) * PER_READ)
+        print(f"{name:10} {per_command:10,.0f} instructions per pipelined GET", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
