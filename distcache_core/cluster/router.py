@@ -52,9 +52,23 @@ SCAN_NODE_BITS = 10
 Handler = Callable[[Any, list[bytes]], Any]
 
 
-def _resolve(future: asyncio.Future[Any], result: Any) -> None:
+def _resolve_decoded(future: asyncio.Future[Any], result: Any) -> None:
+    """A peer's raw reply (or a :class:`LinkFailure`) as Python values."""
     if not future.done():
+        if type(result) is bytes:
+            try:
+                result = decode(result)
+            except Exception as exc:  # cannot happen: the link only hands on whole replies
+                result = LinkFailure(f"undecodable reply: {exc}", sent=True)
         future.set_result(result)
+
+
+async def _caught(awaitable: Awaitable[Any]) -> Any:
+    """``awaitable``'s value, or the :class:`CommandError` it raised."""
+    try:
+        return await awaitable
+    except CommandError as exc:
+        return exc
 
 
 def _script_keys(argv: list[bytes]) -> list[bytes]:
@@ -578,10 +592,14 @@ class Router:
             for index in pending:
                 groups.setdefault(self.coordinator(keys[index], exclude), []).append(index)
             parts = list(groups.items())
-            outcomes = await asyncio.gather(*(
-                self._part(conn, command, node, prefix, [units[i] for i in indexes], suffix,
-                           local, mode)
-                for node, indexes in parts))
+            # Every part leaves (or runs) now, before the client's next command: on the links
+            # its single-key commands take, so each key sees its commands in the client's
+            # order (a later SET of a key must not reach its owner before this MGET).
+            started = [self._part(conn, command, node, prefix, [units[i] for i in indexes],
+                                  suffix, local, mode)
+                       for node, indexes in parts]
+            outcomes = [await part if isinstance(part, Awaitable) else part
+                        for part in started]
             pending = []
             for (node, indexes), outcome in zip(parts, outcomes, strict=True):
                 if isinstance(outcome, LinkFailure):
@@ -605,15 +623,21 @@ class Router:
             return total
         return OK
 
-    async def _part(self, conn: Any, command: Command, node: str, prefix: list[bytes],
-                    units: list[list[bytes]], suffix: list[bytes], local: Handler, mode: str
-                    ) -> Any:
-        if node == self.me:
-            try:
-                return await self._here(conn, command, local, prefix, units, suffix)
-            except CommandError as exc:
-                return exc
-        return await self.call(node, _join(prefix, units, suffix), conn.db, mode)
+    def _part(self, conn: Any, command: Command, node: str, prefix: list[bytes],
+              units: list[list[bytes]], suffix: list[bytes], local: Handler, mode: str) -> Any:
+        """Start one part of a split command: its outcome (a value, a :class:`CommandError`
+        or a :class:`LinkFailure`), or an awaitable of it. A remote part is sent now, a local
+        one runs now (but for reads of keys still moving here)."""
+        argv = _join(prefix, units, suffix)
+        if node != self.me:
+            return self.request(node, argv, conn.db, mode, conn.resp_version)
+        if self.handoff is not None and not command.is_write:
+            return _caught(self._here(conn, command, local, prefix, units, suffix))
+        try:
+            reply = local(conn, argv)
+        except CommandError as exc:
+            return exc
+        return _caught(reply) if isinstance(reply, Awaitable) else reply
 
     async def _here(self, conn: Any, command: Command, local: Handler, prefix: list[bytes],
                     units: list[list[bytes]], suffix: list[bytes]) -> Any:
@@ -659,20 +683,24 @@ class Router:
                     values[index] = value
         return values
 
-    async def call(self, node: str, argv: list[bytes], db: int = 0, mode: str = MODE_FINAL
-                   ) -> Any:
-        """Run ``argv`` on ``node``: its decoded reply (an error reply as a ``CommandError``
-        value), or a :class:`LinkFailure`."""
+    def request(self, node: str, argv: list[bytes], db: int = 0, mode: str = MODE_FINAL,
+                resp_version: int = 2) -> asyncio.Future[Any]:
+        """Send ``argv`` to ``node`` now: a future of its decoded reply (an error reply as a
+        ``CommandError`` value; RESP3 types when ``resp_version`` is 3), or of a
+        :class:`LinkFailure`."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         client = self.pool.clients.get(node)
         if client is None or node in self.down:
-            return LinkFailure("down", sent=False)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if not client.send(mode, encode_argv(argv), _resolve, future, db=db):
-            return LinkFailure("breaker open", sent=False)
-        result = await future
-        if isinstance(result, LinkFailure):
-            return result
-        return decode(result)
+            future.set_result(LinkFailure("down", sent=False))
+        elif not client.send(mode, encode_argv(argv), _resolve_decoded, future, db=db,
+                             resp_version=resp_version):
+            future.set_result(LinkFailure("breaker open", sent=False))
+        return future
+
+    async def call(self, node: str, argv: list[bytes], db: int = 0, mode: str = MODE_FINAL
+                   ) -> Any:
+        """Run ``argv`` on ``node``: what :meth:`request`'s future gives."""
+        return await self.request(node, argv, db, mode)
 
     # -- the whole keyspace --------------------------------------------------------------------
 
@@ -703,11 +731,14 @@ class Router:
         self.fanned_out += 1
         others = [n for n in nodes if n != self.me and n not in self.down]
 
-        async def here() -> Any:
-            reply = local(conn, argv)
-            return await reply if isinstance(reply, Awaitable) else reply
-
-        results = await asyncio.gather(here(), *(self.call(n, argv, conn.db) for n in others))
+        # This node's part runs now and the others' requests leave now, before the client's
+        # next command runs (they take the final links, so a remote part is not ordered
+        # with the client's forwarded commands on the peer links as strictly).
+        mine = local(conn, argv)
+        asked = [self.request(n, argv, conn.db) for n in others]
+        results = [await mine if isinstance(mine, Awaitable) else mine]
+        for future in asked:
+            results.append(await future)
         for node, result in zip(others, results[1:], strict=True):
             if isinstance(result, LinkFailure):
                 raise CommandError(self.cluster_down(node, f"not answering ({result.reason})"))

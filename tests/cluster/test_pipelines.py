@@ -73,6 +73,21 @@ def replies_of(port: int, requests: list[bytes], seed: int) -> bytes:
     return b"".join(received)
 
 
+def test_a_mixed_pipeline_through_a_non_owner_matches_redis(shared_cluster, redis_server
+                                                             ) -> None:
+    # 1,000 commands, about two thirds of them on keys other nodes own, byte for byte the
+    # replies a single redis-server gives (the prefix is unique to this test on both).
+    requests = mixed_pipeline("pipe-mixed:", 1000, seed=9)
+    node = shared_cluster[0]
+    owners = {node.client().execute_command("CLUSTER", "KEYOWNER", f"pipe-mixed:{i}")[0]
+              for i in range(40)}
+    assert len(owners) == 3
+    forwarded_before = int(node.cluster_info()["cluster_forwarded_commands"])
+    expected = replies_of(redis_server.port, requests, seed=1)
+    assert replies_of(node.port, requests, seed=1) == expected
+    assert int(node.cluster_info()["cluster_forwarded_commands"]) - forwarded_before > 300
+
+
 def test_pipelined_batches_of_many_clients_stay_apart(shared_cluster) -> None:
     # Several clients pipelining GETs of the same other node's keys at once: their batches
     # share the link to that node, and each client gets its own values, in order.
