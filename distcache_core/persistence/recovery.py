@@ -56,10 +56,14 @@ class RecoveryTarget:
         self._held_engines: set[int] = set()
         #: (engine, key) restored with a passed expiry while expiry was held.
         self._expired: list[tuple[Any, bytes]] = []
+        #: apply_set's engines by database index, resolved once rather than per record;
+        #: forgotten whenever a record other than SET runs (SWAPDB moves databases).
+        self._set_engines: dict[int, Any] = {}
 
     def hold_expiry(self) -> None:
         """From now until :meth:`end_hold`, engines that can suspend expiry do."""
         self._holding = ExitStack()
+        self._set_engines.clear()
 
     def end_hold(self) -> None:
         """Resume expiry and remove the keys restored expired that nothing revived."""
@@ -68,6 +72,7 @@ class RecoveryTarget:
         self._holding.close()
         self._holding = None
         self._held_engines.clear()
+        self._set_engines.clear()
         now_ms = unix_time_ms()
         for engine, key in self._expired:
             try:
@@ -110,7 +115,14 @@ class RecoveryTarget:
 
     def apply_set(self, db: int, key: bytes, value: bytes, expire_at_ms: int | None) -> None:
         """A SET record of a log: ``restore`` counted as a replayed record."""
-        self._put(self.engine(db), key, value, expire_at_ms)
+        # Once per record of a log: kept to a dict lookup and the engine's own call.
+        engine = self._set_engines.get(db)
+        if engine is None:
+            engine = self._set_engines[db] = self.engine(db)
+        if expire_at_ms is None or expire_at_ms > self.now_ms:
+            engine.restore(key, value, expire_at_ms)
+        else:
+            self._put(engine, key, value, expire_at_ms)
         self.records_replayed += 1
 
     def _put(self, engine: Any, key: bytes, value: bytes, expire_at_ms: int | None) -> bool:
@@ -151,6 +163,7 @@ class RecoveryTarget:
             assert mutation.value is not None
             self.apply_set(mutation.db, mutation.key, mutation.value, mutation.expire_at_ms)
             return
+        self._set_engines.clear()
         for db in (mutation.db, mutation.other_db):
             self.engine(db)
         replay((mutation,), self.databases)
@@ -178,3 +191,4 @@ class RecoveryTarget:
             engine.clear()
         self.keys_loaded = self.keys_expired = self.records_replayed = 0
         self._expired.clear()
+        self._set_engines.clear()

@@ -55,7 +55,13 @@ def apply_to_model(model: State, mutation: Mutation) -> None:
             del model[entry]
     elif op is Op.FLUSHALL:
         model.clear()
-    else:  # pragma: no cover - the workloads here make no SWAPDB
+    elif op is Op.SWAPDB:
+        other = mutation.other_db
+        swapped = {(other if d == db else db if d == other else d, k): v
+                   for (d, k), v in model.items()}
+        model.clear()
+        model.update(swapped)
+    else:  # pragma: no cover
         raise AssertionError(op)
 
 
