@@ -131,8 +131,7 @@ class LmdbSnapshot(PersistenceBase):
         return builder
 
     async def _take_builder(self) -> BuilderProcess:
-        """The spare builder if it started and still runs, else a new one; a new spare is
-        started for the next snapshot."""
+        """The spare builder if it started and still runs, else a new one."""
         assert self._executor is not None
         spare, self._spare = self._spare, None
         builder = None
@@ -143,7 +142,6 @@ class LmdbSnapshot(PersistenceBase):
                 builder = None
         if builder is None or not builder.alive():
             builder = await self._run(self._new_builder)
-        self._spare = self._executor.submit(self._new_builder)
         return builder
 
     def _run(self, fn: Any, *args: Any) -> asyncio.Future[Any]:
@@ -184,6 +182,11 @@ class LmdbSnapshot(PersistenceBase):
             await pipeline.cancel()
             await self._run(builder.abort)
             raise
+        finally:
+            # The next snapshot's builder, started once this one is done (not beside it: one
+            # idle Python process less at the snapshot's peak memory).
+            assert self._executor is not None
+            self._spare = self._executor.submit(self._new_builder)
         self._last_seq, self._last_time = image.seq, time.time()
         self._last_seconds = time.monotonic() - started
         self._last_size = size
