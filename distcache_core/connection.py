@@ -235,6 +235,8 @@ class ClientConnection(asyncio.Protocol):
         if out:
             self.replies.add_bytes(b"".join(out))
             out.clear()
+        elif self._held and self._held[-1] is future:
+            return 64  # one more command of the forwarded batch queued last (ReplyFuture)
         self.replies.add_future(future)
         if len(self._held) > MAX_OUTSTANDING_REPLIES:
             return self.server.high_water + 1

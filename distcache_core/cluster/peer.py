@@ -19,14 +19,15 @@ A client's commands sent on for it (:meth:`PeerClient.forward`) are the bulk of 
 and a pipelining client sends many per read. Those of one client that leave in one write
 form a :class:`ForwardBatch`: one entry on the link, one future in the client's reply queue
 (see :class:`~distcache_core.replyqueue.ReplyFuture`), and their replies are found in the
-peer's bytes by counting them, then handed on as one slice. Per command that leaves the ring
-lookup, the request's encoding and two list appends; per batch, what a single request used
-to cost (``bench/count_forwarding.py``: a pipelined GET through a non-owner went from
-34,751 to 24,270 instructions on that node, against 14,952 on its owner).
+peer's bytes by counting them (:func:`.resp.skip_replies`), then handed on as one slice. Per
+command that leaves the ring lookup, the request's encoding (by the router) and two list
+appends; per batch, what a single request used to cost (``bench/count_forwarding.py``: a
+pipelined GET through a non-owner went from 34,905 to 21,028 instructions on that node,
+against 15,344 on its owner).
 
-Every call passes the peer's guard (``FaultPolicy.for_peer``): :meth:`PeerClient.allow` before
-(once for a batch, which leaves as one call), then ``on_success`` / ``on_failure`` with the
-outcome (one failure for each unanswered command of a batch). When a link gets no reply at all for
+Every call passes the peer's guard (``FaultPolicy.for_peer``): ``allow()`` before (once for
+a batch, which leaves as one call), then ``on_success`` / ``on_failure`` with the outcome (one
+failure for each unanswered command of a batch). When a link gets no reply at all for
 ``request_timeout_ms`` while requests wait, they all fail and the link is closed (so nothing
 waits on a hung peer much longer than that; a slow peer that keeps answering is not a hung
 one).
@@ -49,7 +50,7 @@ from typing import Any
 
 from ..metrics.histogram import LatencyHistogram
 from ..replyqueue import ReplyFuture, replies_arrived, replies_arriving
-from .resp import ReplyProtocolError, encode_argv, encode_command, is_error, reply_end, skip_replies
+from .resp import ReplyProtocolError, encode_command, is_error, reply_end, skip_replies
 
 log = logging.getLogger("distcache.cluster.peer")
 
@@ -95,26 +96,32 @@ class ForwardBatch:
     are consecutive in the peer's bytes, and their future's place in the client's reply queue
     is theirs (see :meth:`PeerClient.forward`)."""
 
-    __slots__ = ("link", "conn", "future", "argvs", "count", "left", "parts")
+    __slots__ = ("link", "conn", "entries", "future", "argvs", "left", "parts")
 
     def __init__(self, link: PeerLink, conn: Any, argv: list[bytes]) -> None:
         self.link = link
         self.conn = conn
+        #: The client's reply queue's entries (the batch may take more while its future is
+        #: the last of them).
+        self.entries = conn.replies.entries
         self.future = future = ReplyFuture()
         future.batch = self
         #: The commands, to retry those left unanswered when the link fails.
         self.argvs = [argv]
-        self.count = 1
         #: Replies still to come.
         self.left = 1
-        #: Replies that came before the rest (a batch split across reads).
-        self.parts: list[bytes] = []
+        #: Replies that came before the rest (a batch split across reads), or None.
+        self.parts: list[bytes] | None = None
+
+    @property
+    def count(self) -> int:
+        """How many commands the batch holds."""
+        return len(self.argvs)
 
     def split(self) -> ReplyFuture:
         """Give up the command taken last (it must come after replies the client's queue
         got meanwhile) to a batch of its own, queued on the link right behind this one."""
         argv = self.argvs.pop()
-        self.count -= 1
         self.left -= 1
         link = self.link
         batch = ForwardBatch(link, self.conn, argv)
@@ -127,7 +134,7 @@ class ForwardBatch:
         future = self.future
         if not future.done():
             parts = self.parts
-            if parts:
+            if parts is not None:
                 parts.append(data)
                 data = b"".join(parts)
             future.set_result(data)
@@ -319,13 +326,17 @@ class PeerLink(asyncio.Protocol):
                         break
                     answered = True
                     if found < arg.left:
+                        if arg.parts is None:
+                            arg.parts = []
                         arg.parts.append(buf[pos:end])
                         arg.left -= found
                         pos = end
                         break
                     waiting.popleft()
                     popped += 1
-                    stats.forwarded += arg.count
+                    count = len(arg.argvs)
+                    stats.forwarded += count
+                    self.client.stats.calls += count  # counted once answered (or failed)
                     arg.answered(buf[pos:end] if pos or end < size else buf)
                 else:
                     end = reply_end(buf, pos)
@@ -393,6 +404,7 @@ class PeerLink(asyncio.Protocol):
         self._buffer = b""
         for done, arg, hint in waiting:
             if done is None:
+                client.stats.calls += len(arg.argvs)
                 for _ in range(arg.left):
                     client.failed(timeout)
                 client.pool.forward_failed(arg, failure)
@@ -494,6 +506,9 @@ class PeerClient:
         self.guard = pool.guard_for(node_id)
         self.stats = pool.stats_of(node_id)
         self._links: dict[tuple[str, int], PeerLink] = {}
+        #: mode -> its RESP2 link, the one nearly every forwarded command takes: a lookup by a
+        #: string (its hash cached) instead of by a new tuple.
+        self._resp2: dict[str, PeerLink] = {}
 
     @property
     def address(self) -> str:
@@ -505,6 +520,8 @@ class PeerClient:
         if link is None:
             link = self._links[key] = PeerLink(self, mode, resp_version)
             link.start()
+        if resp_version == 2:
+            self._resp2[mode] = link
         return link
 
     def send(self, mode: str, payload: bytes, done: Done, arg: Any, *, db: int = 0,
@@ -521,8 +538,10 @@ class PeerClient:
         link.send(payload, done, arg, db, hint)
         return True
 
-    def forward(self, mode: str, conn: Any, argv: list[bytes]) -> ReplyFuture | None:
-        """Send a client's command on (None, nothing sent, when the guard refuses): a
+    def forward(self, mode: str, conn: Any, argv: list[bytes], payload: bytes
+                ) -> ReplyFuture | None:
+        """Send a client's command ``argv``, encoded as ``payload``, on (None, nothing sent,
+        when the guard refuses): a
         :class:`~distcache_core.replyqueue.ReplyFuture` that resolves to the peer's reply as
         it wrote it, or, when it answers for the client's previous commands too, that one
         (see :class:`ForwardBatch`). Unanswered commands go to the pool's
@@ -533,31 +552,29 @@ class PeerClient:
         between has a reply yet, except what dispatch holds and has not queued
         (``ReplyQueue.add_future`` splits the batch then). It joins without asking the guard
         again: a batch leaves as one call."""
-        link = self._links.get((mode, conn.resp_version))
+        link = self._resp2.get(mode) if conn.resp_version == 2 else None
         if link is None:
             link = self.link(mode, conn.resp_version)
         batch = link.tail_batch
-        if batch is not None and batch.conn is conn and batch.count < MAX_BATCH \
-                and link.db == conn.db:
-            entries = conn.replies.entries
+        if batch is not None and batch.conn is conn and link.db == conn.db:
+            entries = batch.entries
             if entries and entries[-1] is batch.future:
-                link._out.append(encode_argv(argv))
-                batch.argvs.append(argv)
-                batch.count += 1
+                link._out.append(payload)
+                argvs = batch.argvs
+                argvs.append(argv)
                 batch.left += 1
-                self.stats.calls += 1
+                if len(argvs) == MAX_BATCH:  # full: the next command starts a batch
+                    link.tail_batch = None
                 return batch.future
-        stats = self.stats
         if not self.guard.allow():
-            stats.rejected += 1
+            self.stats.rejected += 1
             return None
-        stats.calls += 1
         db = conn.db
         if db != link.db:
             link._queue(encode_command(b"SELECT", db), _ignore, None, None)
             link.db = db
         batch = ForwardBatch(link, conn, argv)
-        link._queue(encode_argv(argv), None, batch, None)
+        link._queue(payload, None, batch, None)
         link.tail_batch = batch
         return batch.future
 
@@ -575,6 +592,8 @@ class PeerClient:
         key = (link.mode, link.resp_version)
         if self._links.get(key) is link:
             del self._links[key]
+        if self._resp2.get(link.mode) is link:
+            del self._resp2[link.mode]
 
     def links(self) -> list[PeerLink]:
         return list(self._links.values())

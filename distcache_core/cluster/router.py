@@ -37,6 +37,7 @@ from ..command_table import ROUTE_ALL, ROUTE_KEYS, ROUTE_LOCAL, Command, Command
 from ..dispatch import defer
 from ..errors import CommandError
 from ..protocol import encode_error
+from ..protocol.encoder import BULK_HEADERS
 from ..replies import OK
 from ..replyqueue import ReplyFuture, resolve_reply
 from .peer import MODE_FINAL, MODE_PEER, ForwardBatch, LinkFailure
@@ -292,6 +293,15 @@ class Router:
 
         down = self.down
         clients = self.pool.clients
+        # A forwarded request names the command as the table does (the owner reads any case):
+        # with two or three short arguments it is then one join of constant-size parts, with
+        # no call and no lookup of the client's spelling (~800 instructions less a GET).
+        name = command.name.upper().encode()
+        head2 = b"*2\r\n$%d\r\n%b\r\n" % (len(name), name)
+        head3 = b"*3\r\n$%d\r\n%b\r\n" % (len(name), name)
+        headers = BULK_HEADERS
+        join = b"".join
+        crlf = b"\r\n"
 
         def routed(conn: Any, argv: list[bytes]) -> Any:
             key = argv[position]
@@ -304,7 +314,16 @@ class Router:
             if owner not in down:
                 client = clients.get(owner)
                 if client is not None:
-                    future = client.forward(mode, conn, argv)
+                    count = len(argv)
+                    if count == 2 and len(key) < 1024:  # the key is the one argument
+                        payload = join((head2, headers[len(key)], key, crlf))
+                    elif count == 3 and len(argv[1]) < 1024 and len(argv[2]) < 1024:
+                        first, second = argv[1], argv[2]
+                        payload = join((head3, headers[len(first)], first, crlf,
+                                        headers[len(second)], second, crlf))
+                    else:
+                        payload = encode_argv(argv)
+                    future = client.forward(mode, conn, argv, payload)
                     if future is not None:
                         return future
             return router._forward(conn, argv, key, local, is_write, mode, router.copies(key),
@@ -449,8 +468,8 @@ class Router:
             local, is_write, position = route
             self._forwarded((future, conn, argv, local, is_write, mode, argv[position], node),
                             result)
-        answered = b"".join(batch.parts)
-        batch.parts = []
+        answered = b"".join(batch.parts) if batch.parts is not None else b""
+        batch.parts = None
         pending = [f for f in futures if not f.done()]
 
         def finish(_: Any = None) -> None:
