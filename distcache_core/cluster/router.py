@@ -40,6 +40,7 @@ from ..protocol import encode_error
 from ..protocol.encoder import BULK_HEADERS
 from ..replies import OK
 from ..replyqueue import ReplyFuture, resolve_reply
+from .keys import KeysOf, movable_keys
 from .peer import MODE_FINAL, MODE_PEER, ForwardBatch, LinkFailure
 from .resp import decode, encode_argv
 from .transactions import ClusterTransactions
@@ -72,20 +73,6 @@ async def _caught(awaitable: Awaitable[Any]) -> Any:
         return exc
 
 
-def _script_keys(argv: list[bytes]) -> list[bytes]:
-    """EVAL / EVALSHA script numkeys key... arg...: the keys."""
-    numkeys = int(argv[2])
-    if numkeys < 0 or 3 + numkeys > len(argv):
-        raise ValueError(numkeys)
-    return argv[3:3 + numkeys]
-
-
-#: Commands whose keys move with their arguments (COMMAND INFO says ``movablekeys`` and 0 0 0),
-#: and how to find them.
-MOVABLE_KEYS: dict[str, Callable[[list[bytes]], list[bytes]]] = {
-    "eval": _script_keys, "evalsha": _script_keys, "eval_ro": _script_keys,
-    "evalsha_ro": _script_keys,
-}
 #: Containers with subcommands that must reach every node.
 EVERY_NODE_SUBCOMMANDS = {"script": frozenset({b"load", b"flush"})}
 
@@ -227,7 +214,7 @@ class Router:
         return single_here
 
     def _routed(self, command: Command, local: Handler, mode: str) -> Command:
-        movable = MOVABLE_KEYS.get(command.name)
+        movable = movable_keys(command)
         if movable is not None:
             return attrs.evolve(command, handler=self._movable_handler(command, local, mode,
                                                                        movable))
@@ -365,7 +352,7 @@ class Router:
         return routed
 
     def _movable_handler(self, command: Command, local: Handler, mode: str,
-                         keys_of: Callable[[list[bytes]], list[bytes]]) -> Handler:
+                         keys_of: KeysOf) -> Handler:
         """A command whose keys are found by parsing its arguments (EVAL's ``numkeys``): run
         on the owner its keys share, ``-CROSSSLOT`` when they do not; a script without keys
         runs where it arrives."""

@@ -28,6 +28,7 @@ from ..dispatch import call_handler
 from ..errors import CommandError
 from ..protocol import encode_error
 from ..replies import NULL_ARRAY, RawReply
+from .keys import request_keys
 from .peer import LinkFailure
 from .resp import ReplySplitter, encode_argv, encode_command
 
@@ -73,7 +74,7 @@ class ClusterTransactions:
             owner_of = router.strategy.owner
             by_node: dict[str, list[int]] = {}
             for index, (command, args) in enumerate(transaction.commands):
-                keys = [args[p] for p in command.key_positions(len(args))]
+                keys = request_keys(command, args)
                 owners = {owner_of(key) for key in keys} or {router.me}
                 node = owners.pop() if len(owners) == 1 else router.me
                 by_node.setdefault(node, []).append(index)

@@ -4,6 +4,8 @@ replication factor 1, so every key lives on exactly one node)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import redis
 
 from .conftest import keys_owned_by, wait_until
@@ -250,3 +252,41 @@ def test_transactions_run_on_their_owners(shared_cluster) -> None:
         else:
             raise AssertionError("a watched key changed through another node: EXEC aborts")
     assert client.get(mine[0]) == b"changed elsewhere"
+
+
+def test_a_plugin_command_with_movable_keys_runs_on_their_owner(make_cluster) -> None:
+    """A third-party command that finds its keys in its arguments (``find_keys``, as EVAL's
+    numkeys) routes as the built-in ones: on the owner its keys share, -CROSSSLOT when they
+    do not, where it arrives when it names no key; inside MULTI/EXEC too."""
+    fixtures = str(Path(__file__).resolve().parent.parent / "fixtures")
+    cluster = make_cluster(3, sets=['node.plugins=["movable_commands"]'],
+                           env={"PYTHONPATH": fixtures})
+    node = cluster[0]
+    client = node.client()
+    here = keys_owned_by(node, "node-1", 1, "mv:a")[0]
+    there = keys_owned_by(node, "node-2", 3, "mv:b")
+    assert client.execute_command("SETALL", 2, there[0], there[1], "v") == 2
+    for key in there[:2]:
+        # node-2 answers for its own keys without asking anyone: the write landed there.
+        assert cluster[1].client().get(key) == b"v"
+    assert cluster[0].local_keys() == 0
+    try:
+        client.execute_command("SETALL", 2, here, there[0], "w")
+    except redis.ResponseError as exc:
+        assert str(exc) == "Keys in request don't hash to the same slot"
+    else:
+        raise AssertionError("a command whose keys span owners must get CROSSSLOT")
+    assert client.execute_command("SETALL", 0, "w") == 0  # no keys: runs where it arrives
+    try:
+        client.execute_command("SETALL", "x", there[0], "w")
+    except redis.ResponseError as exc:
+        assert str(exc) == "value is not an integer or out of range"
+    else:
+        raise AssertionError("SETALL must report a numkeys that is not a number")
+    assert client.command_getkeys("SETALL", 2, here, there[0], "w") == [here, there[0]]
+    pipe = client.pipeline(transaction=True)
+    pipe.execute_command("SETALL", 1, there[2], "t")
+    pipe.get(there[2])
+    assert pipe.execute() == [1, b"t"]
+    assert cluster[1].client().get(there[2]) == b"t"
+    assert cluster[0].local_keys() == 0
