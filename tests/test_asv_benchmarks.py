@@ -8,11 +8,12 @@ must return a positive finite number.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import inspect
 import itertools
 import math
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -26,12 +27,12 @@ BENCHMARK_NAME = re.compile(r"^(time|timeraw|track|mem|peakmem)_")
 
 
 def load(path: Path) -> ModuleType:
-    """Import a benchmark file under a name of its own (its folder is not a package here)."""
-    spec = importlib.util.spec_from_file_location(f"asv_benchmarks_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Import a benchmark file as asv does: a module of the ``benchmarks`` package, with the
+    package's parent folder on ``sys.path`` (so a benchmark can import a helper module of the
+    package, ``from .null_transport import connect``)."""
+    if str(path.parent.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent.parent))
+    return importlib.import_module(f"{path.parent.name}.{path.stem}")
 
 
 MODULES = {path.stem: load(path) for path in sorted(BENCHMARK_DIR.glob("bench_*.py"))}

@@ -10,7 +10,6 @@ each has its counters and a latency sample, as on a node in use.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from prometheus_client.exposition import generate_latest
 
@@ -18,6 +17,8 @@ from distcache_core.config import ConfigSources
 from distcache_core.node import Node
 from distcache_core.protocol import encode_request
 from distcache_plugins.dashboard.prometheus import registry_for
+
+from .null_transport import connect
 
 KEYS = 1_000_000
 VALUE = b"v" * 16
@@ -43,37 +44,6 @@ COMMANDS: list[tuple[bytes | int, ...]] = [
 ]
 
 
-class NullTransport:
-    """What a client connection calls on its transport; replies are dropped."""
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def writelines(self, chunks: list[bytes]) -> None:
-        pass
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 1) if name in ("peername", "sockname") else default
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        pass
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
-
-
 @functools.cache
 def node_in_use() -> Node:
     node = Node.from_sources(ConfigSources.gather(
@@ -82,8 +52,7 @@ def node_in_use() -> Node:
     engine = node.engine
     for index in range(KEYS):
         engine.set(b"key:%010d" % index, VALUE)
-    conn = node.server.protocol_factory()
-    conn.connection_made(NullTransport())
+    conn, _ = connect(node)
     for argv in COMMANDS:
         conn.data_received(encode_request(*argv))
     touched = node.metrics.touched()

@@ -11,11 +11,12 @@ these few-microsecond calls (see ``benchmarks/__init__.py``).
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from distcache_core.config import ConfigSources
 from distcache_core.node import Node
 from distcache_core.protocol import encode_request
+
+from .null_transport import connect
 
 VALUE = b"v" * 32
 BULK_VALUE_REPLY = b"$%d\r\n%b\r\n" % (len(VALUE), VALUE)
@@ -30,44 +31,6 @@ SINGLE_GET = encode_request(b"GET", key(0))
 SINGLE_SET = encode_request(b"SET", key(0), VALUE)
 
 
-class NullTransport:
-    """What ``ClientConnection`` calls on an asyncio transport; writes are counted and the last
-    one kept, never buffered, so the connection never sees back-pressure."""
-
-    def __init__(self) -> None:
-        self.bytes_written = 0
-        self.last_write = b""
-        self.closing = False
-
-    def write(self, data: bytes) -> None:
-        self.bytes_written += len(data)
-        self.last_write = data
-
-    def writelines(self, chunks: list[bytes]) -> None:
-        self.write(b"".join(chunks))
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 1) if name in ("peername", "sockname") else default
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        pass
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def close(self) -> None:
-        self.closing = True
-
-
 @functools.cache
 def default_node() -> Node:
     """A node as ``distcache serve --port 0`` builds it, environment ignored, holding the 16
@@ -80,9 +43,7 @@ def default_node() -> Node:
 
 class Dispatch:
     def __init__(self) -> None:
-        self.transport = NullTransport()
-        self.conn = default_node().server.protocol_factory()
-        self.conn.connection_made(self.transport)
+        self.conn, self.transport = connect(default_node())
         for request, reply in ((SINGLE_GET, BULK_VALUE_REPLY), (SINGLE_SET, b"+OK\r\n"),
                                (PIPELINE_16_GETS, BULK_VALUE_REPLY * 16)):
             self.conn.data_received(request)
