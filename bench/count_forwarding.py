@@ -12,20 +12,17 @@ node-2 has a fake transport. Each read is a client's pipeline of 16 GETs, then a
 
 ``forwarded`` minus ``owned`` is what forwarding adds to a GET on the node the client talks to;
 the owner that answers the forwarded GETs pays about ``owned`` for each (its peer connection
-runs them as a client's pipeline). As ``bench/count_instructions.py`` (whose ``instructions``
-this uses), two runs per case and the difference per extra command:
+runs them as a client's pipeline). As ``bench/count_instructions.py`` (both use
+``benchlib/callgrind.py``), two runs per case and the difference per extra command:
 
     .venv/bin/python bench/count_forwarding.py [forwarded|owned]
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
 import sys
 
-from count_instructions import instructions
+from benchlib.callgrind import run_cases
 
 CASES = ("forwarded", "owned")
 
@@ -83,34 +80,14 @@ async def main(reads, forwarded):
 uvloop.run(main(int(sys.argv[1]), sys.argv[2] == "forwarded"))
 """
 
-SHORT, LONG = 200, 1200
 PER_READ = 16
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("cases", nargs="*", metavar="case",
-                        help=f"any of {', '.join(CASES)} (default: both)")
-    parser.add_argument("--hash-seed", default=os.environ.get("PYTHONHASHSEED") or "0",
-                        help="PYTHONHASHSEED of the measured processes (default: "
-                             "$PYTHONHASHSEED, else 0)")
-    args = parser.parse_args()
-    unknown = [name for name in args.cases if name not in CASES]
-    if unknown:
-        parser.error(f"unknown case {unknown[0]!r} (choose from {', '.join(CASES)})")
-    if not args.hash_seed.isdigit():
-        parser.error(f"--hash-seed must be an integer, got {args.hash_seed!r}")
-    if shutil.which("valgrind") is None:
-        print("valgrind is not installed: apt-get install valgrind", file=sys.stderr)
-        return 1
-    print(f"PYTHONHASHSEED={args.hash_seed}", flush=True)
-    for name in args.cases or CASES:
-        script = DRIVER.replace("sys.argv[2]", repr(name))
-        extra = (instructions(script, LONG, args.hash_seed)
-                 - instructions(script, SHORT, args.hash_seed))
-        per_command = extra / ((LONG - SHORT) * PER_READ)
-        print(f"{name:10} {per_command:10,.0f} instructions per pipelined GET", flush=True)
-    return 0
+    return run_cases(
+        __doc__.split("\n\n")[0],
+        {name: (DRIVER.replace("sys.argv[2]", repr(name)), PER_READ) for name in CASES},
+        default="both", line="{name:10} {count:10,.0f} instructions per pipelined GET")
 
 
 if __name__ == "__main__":

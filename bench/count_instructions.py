@@ -20,12 +20,9 @@ Needs valgrind (``apt-get install valgrind``); about 30 s per case.
 
 from __future__ import annotations
 
-import argparse
-import os
-import re
-import shutil
-import subprocess
 import sys
+
+from benchlib.callgrind import run_cases
 
 CASES = {
     # name: (request bytes expression, commands per read)
@@ -67,49 +64,12 @@ for _ in range(int(sys.argv[1])):
     received(data)
 """
 
-SHORT, LONG = 200, 1200
-
-
-def instructions(script: str, reads: int, hash_seed: str) -> int:
-    result = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, "-c", script, str(reads)],
-        capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONHASHSEED": hash_seed})
-    match = re.search(r"Collected : (\d+)", result.stderr)
-    if match is None:
-        raise RuntimeError(f"callgrind printed no total:\n{result.stderr[-2000:]}")
-    return int(match.group(1))
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    # No ``choices`` here: argparse checks a ``nargs="*"`` default against them as one value
-    # and fails when run without arguments ("invalid choice: [...]").
-    parser.add_argument("cases", nargs="*", metavar="case",
-                        help=f"any of {', '.join(CASES)} (default: all)")
-    parser.add_argument("--hash-seed", default=os.environ.get("PYTHONHASHSEED") or "0",
-                        help="PYTHONHASHSEED of the measured processes (default: "
-                             "$PYTHONHASHSEED, else 0)")
-    args = parser.parse_args()
-    unknown = [name for name in args.cases if name not in CASES]
-    if unknown:
-        parser.error(f"unknown case {unknown[0]!r} (choose from {', '.join(CASES)})")
-    if args.hash_seed == "random" or not args.hash_seed.isdigit():
-        parser.error(f"--hash-seed must be an integer, got {args.hash_seed!r}: a random "
-                     "seed is what makes the counts move")
-    if shutil.which("valgrind") is None:
-        print("valgrind is not installed: apt-get install valgrind", file=sys.stderr)
-        return 1
-    print(f"PYTHONHASHSEED={args.hash_seed}", flush=True)
-    for name in args.cases or list(CASES):
-        request, per_read = CASES[name]
-        script = DRIVER.replace("{request}", request)
-        extra = (instructions(script, LONG, args.hash_seed)
-                 - instructions(script, SHORT, args.hash_seed))
-        per_command = extra / ((LONG - SHORT) * per_read)
-        print(f"{name:14} {per_command:10,.0f} instructions per command", flush=True)
-    return 0
+    return run_cases(
+        __doc__.split("\n\n")[0],
+        {name: (DRIVER.replace("{request}", request), per_read)
+         for name, (request, per_read) in CASES.items()},
+        default="all", line="{name:14} {count:10,.0f} instructions per command")
 
 
 if __name__ == "__main__":
