@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .dispatch import dispatch, dispatch_one, error_reply
 from .protocol import RequestParser, encode_resp2, encode_resp3
+from .protocol.parser import DRAINED
 from .replyqueue import ReplyQueue
 
 if TYPE_CHECKING:
@@ -87,8 +88,9 @@ class ClientConnection(asyncio.Protocol):
         self._closed = False
         self._eof = False
         self._draining = False
-        #: True while requests need more than the fast path (MULTI, loading, a long script):
-        #: dispatch then calls ``gate(conn, command, argv)``. See :meth:`update_gate`.
+        #: True while requests need more than the fast path (not authenticated, MULTI,
+        #: loading, a long script): dispatch then checks authentication and calls
+        #: ``gate(conn, command, argv)`` when ``gate`` is set. See :meth:`update_gate`.
         self.gated = False
         self.gate: Any = None
         #: The client's MULTI state (:class:`~distcache_core.transactions.Transaction`:
@@ -137,9 +139,7 @@ class ClientConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.net_input_bytes += len(data)
         self.last_interaction = _monotonic()
-        if self._draining:
-            return  # shutting down: the client's late requests are read and dropped
-        commands = self.parser.feed(data)
+        commands = self.parser.feed(data)  # a shutting-down node's parser drops every request
         if self._pending:
             self._pending.extend(commands)
             self._pause_reading()
@@ -197,6 +197,8 @@ class ClientConnection(asyncio.Protocol):
         """Run ``commands`` in order and send their replies in one write; stop early at the
         high-water mark and leave the rest pending. ``started``: when the read began
         (``time.monotonic()``), for the metrics."""
+        if self._draining:
+            return  # shutting down: the requests were dropped (DRAINED); nothing to do
         replies = self.replies
         barrier_enabled = self._barrier_enabled
         if barrier_enabled:
@@ -206,15 +208,16 @@ class ClientConnection(asyncio.Protocol):
         done = dispatch(self, commands, out)
         if _monotonic() - started >= self.metrics.limit:  # slow, or a time sample due
             self.metrics.sampled_read(self, commands, done, started)
+        pending = self._pending
         if done < len(commands) and not self.close_requested:
-            if isinstance(commands, deque):
+            if commands is pending:
                 for _ in range(done):
-                    commands.popleft()
+                    pending.popleft()
             else:
-                self._pending.extend(commands[done:])
+                pending.extend(commands[done:])
             self._pause_reading()
-        elif isinstance(commands, deque):
-            commands.clear()
+        elif commands is pending:
+            pending.clear()
         if barrier_enabled and self._mutations.seq != seq_before:
             # The batch wrote: its replies leave once the writes are durable. Every batch of
             # this loop turn, from any client, shares the one barrier (group commit).
@@ -223,9 +226,14 @@ class ClientConnection(asyncio.Protocol):
         elif self._held:
             replies.add_bytes(b"".join(out))
             replies.flush()
-        else:
-            self._write(out)
-        self._after_batch()
+        elif out and not self._closed:  # _write, inline: two calls fewer a batch
+            data = b"".join(out)
+            self.net_output_bytes += len(data)
+            self._transport_write(data)
+        # What _after_batch looks at, in one test for the common batch (nothing left over,
+        # nothing held, the parser settled: no error, no wait, authenticated).
+        if self.close_requested or pending or self._held or not self.parser.settled:
+            self._after_batch()
 
     def hold(self, out: list[bytes], future: asyncio.Future[bytes]) -> int:
         """A reply is not ready: the replies before it (in ``out``) and then it join the reply
@@ -332,7 +340,8 @@ class ClientConnection(asyncio.Protocol):
         ends, when the node starts or stops loading, ...)."""
         gate = self.server.gate_for(self)
         self.gate = gate
-        self.gated = gate is not None
+        # Authentication is one more reason, folded in: the fast path checks one attribute.
+        self.gated = gate is not None or not self.authenticated
 
     def close_after_reply(self) -> None:
         self.close_requested = True
@@ -344,6 +353,7 @@ class ClientConnection(asyncio.Protocol):
     def set_authenticated(self, value: bool) -> None:
         self.authenticated = value
         self.parser.authenticated = value
+        self.update_gate()
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -361,6 +371,9 @@ class ClientConnection(asyncio.Protocol):
         if self._closed or self.transport is None:
             return
         self._draining = True
+        # From now on what the client sends is read and dropped, not run: the fast path
+        # has no draining check of its own.
+        self.parser = DRAINED
         self._pending.clear()
         self._resume_reading()
         if not self._held:

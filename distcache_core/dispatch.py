@@ -16,9 +16,10 @@ commands all go to the same place in the same order. An async handler should the
 its local effect before its first ``await`` (a write is applied, then its replication is
 awaited), so the next command of the pipeline sees it.
 
-Requests that need more than this fast path (a client inside MULTI, a node that is loading or
-running a long script) set ``conn.gated``; :func:`dispatch` then hands the request to
-``conn.gate(conn, command, argv)``, which decides (queue it, refuse it, run it). A request
+Requests that need more than this fast path (a client that has not authenticated, a client
+inside MULTI, a node that is loading or running a long script) set ``conn.gated``; they take
+:func:`_slow`, which checks authentication and hands the request to ``conn.gate(conn, command,
+argv)`` when there is one, which decides (queue it, refuse it, run it). A request
 refused by the checks before the gate (unknown command, arity, authentication) while the
 client is in MULTI flags its transaction, so EXEC aborts.
 """
@@ -79,7 +80,7 @@ def dispatch(conn: Any, requests: Sequence[list[bytes]], out: list[bytes]) -> in
     what the wait costs against the high-water mark.
 
     The loop is the request path of every client, single requests included (a list of one):
-    the common case (known command, arity fits, authenticated, no gate, a plain reply) runs
+    the common case (known command, arity fits, not gated, a plain reply) runs
     inline; everything else goes through :func:`_slow`.
     """
     append = out.append
@@ -91,7 +92,7 @@ def dispatch(conn: Any, requests: Sequence[list[bytes]], out: list[bytes]) -> in
         done += 1
         command = command_get(argv[0])
         if (command is not None and command.min_args <= len(argv) <= command.max_args
-                and conn.authenticated and not conn.gated):
+                and not conn.gated):
             reply = None
             try:
                 reply = command.handler(conn, argv)
@@ -162,7 +163,7 @@ def dispatch_one(conn: Any, argv: list[bytes]) -> bytes | asyncio.Future[bytes]:
     """
     command = conn.command_get(argv[0])
     if (command is None or not command.min_args <= len(argv) <= command.max_args
-            or not conn.authenticated or conn.gated):
+            or conn.gated):
         return _slow(conn, command, argv)
     reply = None
     try:
@@ -205,7 +206,7 @@ def _slow(conn: Any, command: Any, argv: list[bytes]) -> bytes | asyncio.Future[
             raise arity_error(command.name)
         if not conn.authenticated and "noauth" not in command.flags:
             raise CommandError(NOAUTH)
-        if conn.gated:
+        if conn.gate is not None:
             return conn.gate(conn, command, argv)  # type: ignore[no-any-return]
     except CommandError as exc:
         if command is not None:

@@ -413,6 +413,15 @@ def test_damaged_streams_agree_with_the_reference(
     (b"*2\r\n$3\r\nGET\r\n$1\r\n*\r\n", b"PING\r\n"),
     (b"*2\r\n$3\r\nGET\r\n$3\r\n+=|\r\n", b"PING\r\n"),
     (b"*1\r\n$4\r\nPING\r\nPING\r\n", b""),
+    (b"*2\r\n$3\r\nGET\r\n=7\r\ntxt:abc\r\n", b""),
+    (b"*2\r\n$3\r\nGET\r\n(123\r\n", b""),
+    (b"*2\r\n$3\r\nGET\r\n|1\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nk\r\n", b""),
+    # Over 128 bytes the markers are scanned for instead of deleted (see RequestParser.feed).
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$200\r\n" + b"x" * 200 + b"\r\n", b""),
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$200\r\n" + b"+=(|*" * 40 + b"\r\n", b""),
+    (b"*3\r\n$3\r\nSET\r\n$200\r\n" + b"k" * 200 + b"\r\n+v\r\n", b""),
+    (b"*3\r\n$3\r\nSET\r\n$200\r\n" + b"k" * 200 + b"\r\n:1\r\n", b""),
+    (b"*2\r\n$3\r\nGET\r\n$200\r\n" + b"k" * 200 + b"\r\nPING\r\n", b""),
 ])
 def test_a_lone_request_read_is_proven_like_the_reference(first_read, second_read):
     # One multibulk request per read is the fast path's shortcut; whatever trails it in the
