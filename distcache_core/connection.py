@@ -210,7 +210,7 @@ class ClientConnection(asyncio.Protocol):
             self.metrics.sampled_read(self, commands, done, started)
         pending = self._pending
         if done < len(commands) and not self.close_requested:
-            if commands is pending:
+            if isinstance(commands, deque):  # it is _pending
                 for _ in range(done):
                     pending.popleft()
             else:
