@@ -310,7 +310,7 @@ class Router:
                                         headers[len(second)], second, crlf))
                     else:
                         payload = encode_argv(argv)
-                    future = client.forward(mode, conn, argv, payload)
+                    future = client.forward(mode, conn, payload)
                     if future is not None:
                         return future
             return router._forward(conn, argv, key, local, is_write, mode, router.copies(key),
@@ -442,7 +442,7 @@ class Router:
         conn = batch.conn
         node = batch.link.client.node_id
         mode = batch.link.mode
-        unanswered = batch.argvs[batch.count - batch.left:]
+        unanswered = [decode(payload) for payload in batch.payloads[batch.count - batch.left:]]
         futures = []
         for argv in unanswered:
             future = ReplyFuture()
