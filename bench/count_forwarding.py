@@ -7,15 +7,18 @@ node-2 has a fake transport. Each read is a client's pipeline of 16 GETs, then a
 (the link writes them), then node-2's 16 replies fed to the link. Cases:
 
 - ``forwarded``: the 16 keys are node-2's, so every GET is sent on and its reply handed back;
-- ``owned``: the 16 keys are this node's (the owner's side: the router finds the owner, then
-  the GET runs here); the same loop turn per read, no peer traffic.
+- ``owned``: the 16 keys are this node's (the router finds the owner, then the GET runs here);
+  the same loop turn per read, no peer traffic;
+- ``served``: the owner's side of ``forwarded``: the same 16 GETs of this node's keys, read on
+  a connection that authenticated as node-2's link (``DC.AUTH``, mode ``peer``), whose
+  commands are routed once more (in case node-2's view of the ring is older) and run here.
 
 ``forwarded`` minus ``owned`` is what forwarding adds to a GET on the node the client talks to;
-the owner that answers the forwarded GETs pays about ``owned`` for each (its peer connection
-runs them as a client's pipeline). As ``bench/count_instructions.py`` (both use
+``forwarded`` plus ``served`` is what a forwarded GET costs the two nodes, against ``owned``
+when the client asks the owner. As ``bench/count_instructions.py`` (both use
 ``benchlib/callgrind.py``), two runs per case and the difference per extra command:
 
-    .venv/bin/python bench/count_forwarding.py [forwarded|owned]
+    .venv/bin/python bench/count_forwarding.py [forwarded|owned|served]
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import sys
 
 from benchlib.callgrind import run_cases
 
-CASES = ("forwarded", "owned")
+CASES = ("forwarded", "owned", "served")
 
 DRIVER = """
 import asyncio, sys
@@ -45,7 +48,8 @@ class Transport:
     def close(self): pass
     def get_write_buffer_size(self): return 0
 
-async def main(reads, forwarded):
+async def main(reads, case):
+    forwarded = case == "forwarded"
     node = Node.from_sources(ConfigSources.gather(
         None, ["node.port=0", "node.slowlog_log_slower_than_us=-1"], environ={}))
     cluster = node.cluster
@@ -68,6 +72,10 @@ async def main(reads, forwarded):
     conn = node.server.protocol_factory()
     client = Transport()
     conn.connection_made(client)
+    if case == "served":
+        conn.data_received(encode_request(b"DC.AUTH", b"", b"node-2", b"peer"))
+        assert client.written == [b"+OK\\r\\n"], client.written
+        client.written.clear()
     received = conn.data_received
     feed = link.data_received
     for _ in range(reads):
@@ -77,7 +85,7 @@ async def main(reads, forwarded):
             feed(replies)
     assert b"".join(client.written).count(b"xxx") == 16 * reads
 
-uvloop.run(main(int(sys.argv[1]), sys.argv[2] == "forwarded"))
+uvloop.run(main(int(sys.argv[1]), sys.argv[2]))
 """
 
 PER_READ = 16
@@ -87,7 +95,7 @@ def main() -> int:
     return run_cases(
         __doc__.split("\n\n")[0],
         {name: (DRIVER.replace("sys.argv[2]", repr(name)), PER_READ) for name in CASES},
-        default="both", line="{name:10} {count:10,.0f} instructions per pipelined GET")
+        default="all", line="{name:10} {count:10,.0f} instructions per pipelined GET")
 
 
 if __name__ == "__main__":
