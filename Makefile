@@ -35,7 +35,8 @@ test: $(STAMP)
 	@sh tests/ensure_redis.sh
 # Debian's chromium for the dashboard's browser test (installed when missing).
 	@sh tests/ensure_chromium.sh
-	$(BIN)/python -m pytest -q
+# The slowest tests are listed at the end: the suite must stay under 10 minutes in CI.
+	$(BIN)/python -m pytest -q --durations=15
 
 # DistCache against redis-server, side by side (bench/README.md); e.g. BENCH_ARGS=--quick.
 bench: $(STAMP)

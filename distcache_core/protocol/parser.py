@@ -150,7 +150,7 @@ def _encoded_length(commands: list[list[bytes]]) -> int:
 
 def _looks_canonical(data: bytes, commands: list[list[bytes]]) -> bool:
     """True when ``commands`` are lists of bytes parsed from ``*`` / ``$`` items only."""
-    # Byte values, not one-byte needles: a memchr each (see _lone_request).
+    # Byte values, not one-byte needles: a memchr each (see _only_leading_star).
     if (43 in data or 61 in data or 40 in data or 126 in data or 62 in data or 37 in data
             or 124 in data):
         try:
