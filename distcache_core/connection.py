@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 from .dispatch import dispatch, dispatch_one, error_reply
 from .protocol import RequestParser, encode_resp2, encode_resp3
 from .protocol.parser import DRAINED
-from .replyqueue import ReplyQueue
+from .replyqueue import HELD_REPLY_COST, ReplyQueue
 
 if TYPE_CHECKING:
     from .server import RespServer
@@ -244,11 +244,11 @@ class ClientConnection(asyncio.Protocol):
             self.replies.add_bytes(b"".join(out))
             out.clear()
         elif self._held and self._held[-1] is future:
-            return 64  # one more command of the forwarded batch queued last (ReplyFuture)
+            return HELD_REPLY_COST  # one more command of the forwarded batch queued last
         self.replies.add_future(future)
         if len(self._held) > MAX_OUTSTANDING_REPLIES:
             return self.server.high_water + 1
-        return 64
+        return HELD_REPLY_COST
 
     def _after_batch(self) -> None:
         if self.close_requested and not self._held:

@@ -37,7 +37,7 @@ from .errors import NOAUTH, CommandError
 from .protocol import encode_error
 from .protocol.encoder import BULK_HEADERS as _BULK_HEADERS
 from .replies import OK
-from .replyqueue import ReplyFuture
+from .replyqueue import HELD_REPLY_COST, ReplyFuture
 
 log = logging.getLogger("distcache.dispatch")
 
@@ -88,6 +88,7 @@ def dispatch(conn: Any, requests: Sequence[list[bytes]], out: list[bytes]) -> in
     high_water = conn.server.high_water
     size = 0
     done = 0
+    held = None  # the ReplyFuture held last: a forwarded batch answers many commands
     for argv in requests:
         done += 1
         command = command_get(argv[0])
@@ -110,7 +111,11 @@ def dispatch(conn: Any, requests: Sequence[list[bytes]], out: list[bytes]) -> in
                 elif reply is OK:  # SET, MSET...: the literal "OK" is interned
                     append(OK_LINE)
                 elif type(reply) is ReplyFuture:  # a forwarded command: its reply waits
-                    size += conn.hold(out, reply)
+                    if reply is held and not out:
+                        size += HELD_REPLY_COST  # one more command of that batch (as hold)
+                    else:
+                        size += conn.hold(out, reply)
+                        held = reply
                 else:
                     # Looked up after the handler ran: HELLO switches the encoder for its reply.
                     encoded = conn.encode(reply)

@@ -20,6 +20,10 @@ BARRIER_FAILED = (b"-MISCONF Errors writing to the persistence log or snapshot. 
                   b"refused until it succeeds again; see the node log.\r\n")
 
 
+#: What a reply still being computed counts against a client's high-water mark, in bytes.
+HELD_REPLY_COST = 64
+
+
 class ReplyFuture(asyncio.Future):  # type: ignore[type-arg]
     """A reply that is not ready yet and resolves to its final bytes, already encoded for the
     client (a forwarded command: the owner's reply as it wrote it). A handler may return one;
