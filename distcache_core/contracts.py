@@ -257,7 +257,10 @@ class Persistence(Protocol):
 
     def record(self, mutation: Mutation) -> None:
         """One applied write (logs; subscribed to the mutation stream). Must not block or
-        raise: buffer it, and report failures through ``status`` when the buffer is written."""
+        raise: buffer it, and report failures through ``status`` when the buffer is written.
+        A log may also offer ``record_fields(seq, op, db, key, value, expire_at_ms, cause)``,
+        the same record from the change's fields (the stream's fast form, see
+        :mod:`distcache_core.mutations`); the manager subscribes both."""
 
     def barrier(self) -> Awaitable[None] | None:
         """An awaitable that completes once everything recorded so far is as durable as the

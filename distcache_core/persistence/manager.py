@@ -43,6 +43,11 @@ def _no_op(mutation: Mutation) -> None:
     (``rdb_changes_since_last_save`` and ``after_writes`` rules count them)."""
 
 
+def _no_op_fields(seq: int, op: int, db: int, key: bytes, value: bytes | None,
+                  expire_at_ms: int | None, cause: int) -> None:
+    """:func:`_no_op`'s fast form: engines then build no Mutation for it."""
+
+
 class PersistenceManager:
     """Drives ``plugins`` (name, object) in config order; ``data_dir`` holds the lock file."""
 
@@ -184,11 +189,11 @@ class PersistenceManager:
 
     def _subscribe(self, stream: MutationStream) -> None:
         logs = self._of_role("log")
-        listeners = [plugin.record for plugin in logs]
+        listeners = [(plugin.record, getattr(plugin, "record_fields", None)) for plugin in logs]
         if not listeners and self.plugins:
-            listeners = [_no_op]
-        for listener in listeners:
-            stream.subscribe(listener)
+            listeners = [(_no_op, _no_op_fields)]
+        for listener, fields in listeners:
+            stream.subscribe(listener, fields)
             self._subscribed.append(listener)
 
     # --- the node ----------------------------------------------------------------------------

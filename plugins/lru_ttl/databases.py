@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from distcache_core.contracts import EngineStats
 from distcache_core.globmatch import compile_glob
-from distcache_core.mutations import Cause, Mutation, MutationListener, Op
+from distcache_core.mutations import Cause, ChangeListener, MutationListener, Op
 
 from .cursors import ScanSnapshots
 from .state import KeyspaceState
@@ -164,7 +164,7 @@ class DatabaseViews(KeyspaceState):
             self._remove(key)
         if self._listener is not None:
             db = self._index if key_type is bytes else self._type_index[key_type]
-            self._listener(Mutation(Op.FLUSHDB, db, b""))
+            self._listener(Op.FLUSHDB, db, b"", None, None, 0)
 
     def _stats_of(self, key_type: type[bytes]) -> EngineStats:
         if key_type is bytes:
@@ -219,6 +219,9 @@ class LruTtlDatabase:
 
     def set_listener(self, listener: MutationListener | None) -> None:
         self._root.set_listener(listener)
+
+    def set_change_listener(self, listener: ChangeListener | None) -> None:
+        self._root.set_change_listener(listener)
 
     def delete(self, key: bytes) -> bool:
         return self._root.delete(self._key(key))

@@ -24,7 +24,9 @@ expiry), is undone and refused with Redis's ``OOM`` error. A victim already past
 counts as expired, not evicted. ``restore`` (recovery, replication) never refuses: like Redis
 loading its RDB file, it stores what it is given and evicts what the policy allows.
 
-Mutations: with a listener set (``set_listener``), every applied change is reported once, after
+Mutations: with a listener set (``set_listener``, or its fast form ``set_change_listener``,
+which gets the fields of each change and no :class:`~distcache_core.mutations.Mutation`),
+every applied change is reported once, after
 it is applied, in order: a write as ``SET`` with the expiry actually stored (the default TTL,
 a kept TTL), ``restore`` as ``SET`` with cause ``RESTORE``, deletions as ``DEL`` (evictions with
 cause ``EVICTED``, lazy and active expiry with cause ``EXPIRED``), expiry changes as ``EXPIRE``
@@ -75,7 +77,13 @@ from typing import Any
 
 from distcache_core.contracts import EngineStats
 from distcache_core.errors import NotIntegerError, OverflowCommandError
-from distcache_core.mutations import Cause, MutationListener, Op
+from distcache_core.mutations import (
+    Cause,
+    ChangeListener,
+    MutationListener,
+    Op,
+    to_mutation_listener,
+)
 from distcache_core.protocol import string2ll
 
 from .accounting import (
@@ -95,6 +103,8 @@ EXPIRE_REPEAT_PERCENT = 25
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+#: ``Op.SET`` as a plain int: an enum member costs a class attribute lookup per write.
+_SET = int(Op.SET)
 
 
 def unix_time_ms() -> int:
@@ -140,7 +150,7 @@ class LruTtlEngine(Eviction, DatabaseViews):
         self._expire_sampler = RoundRobinSampler()
         self._eviction_sampler = RoundRobinSampler()
         self._random_sampler = ShuffledSampler()
-        self._listener: MutationListener | None = None
+        self._listener: ChangeListener | None = None
         self._siblings: dict[int, LruTtlDatabase] = {}
         self._db_sizes: dict[int, int] = {}
         self._sibling_keys = 0
@@ -217,7 +227,11 @@ class LruTtlEngine(Eviction, DatabaseViews):
         if self._bytes_used > self._byte_limit:
             self._make_room(key, old, None)
         if self._listener is not None:
-            self._emit(Op.SET, key, value, None)
+            # _emit inlined for database 0 (a plain bytes key): one Python call per write.
+            if type(key) is bytes:
+                self._listener(_SET, self._index, key, value, None, 0)
+            else:
+                self._emit(_SET, key, value, None)
 
     # --- the rest of the contract ---------------------------------------------------------------
 
@@ -300,6 +314,11 @@ class LruTtlEngine(Eviction, DatabaseViews):
 
     def set_listener(self, listener: MutationListener | None) -> None:
         # One listener for the family: every database reports through the root.
+        self._listener = None if listener is None else to_mutation_listener(listener)
+
+    def set_change_listener(self, listener: ChangeListener | None) -> None:
+        """The fast form of :meth:`set_listener`: each change as its fields, no
+        :class:`Mutation` built (see :mod:`distcache_core.mutations`)."""
         self._listener = listener
 
     def delete(self, key: bytes) -> bool:

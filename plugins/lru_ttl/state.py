@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from distcache_core.mutations import Cause, Mutation, MutationListener, Op
+from distcache_core.mutations import Cause, ChangeListener, Op
 
 from .accounting import EXPIRY_OVERHEAD_BYTES, PER_KEY_OVERHEAD_BYTES
 
@@ -60,7 +60,9 @@ class KeyspaceState:
     _expire_sampler: RoundRobinSampler
     _eviction_sampler: RoundRobinSampler
     _random_sampler: ShuffledSampler
-    _listener: MutationListener | None
+    #: The fast form (see :mod:`distcache_core.mutations`); ``set_listener`` wraps a
+    #: Mutation listener into one.
+    _listener: ChangeListener | None
     _siblings: dict[int, LruTtlDatabase]
     _db_sizes: dict[int, int]
     _sibling_keys: int
@@ -74,17 +76,17 @@ class KeyspaceState:
     _index: int
     _type_index: dict[type, int]
 
-    def _emit(self, op: Op, key: bytes, value: bytes | None, expire_at_ms: int | None,
-              cause: Cause = Cause.COMMAND) -> None:
-        """Report one change to the listener (the caller checked there is one)."""
+    def _emit(self, op: int, key: bytes, value: bytes | None, expire_at_ms: int | None,
+              cause: int = 0) -> None:
+        """Report one change to the listener (the caller checked there is one); ``cause`` 0
+        is ``Cause.COMMAND``."""
         listener = self._listener
         if listener is None:
             return
         if type(key) is bytes:
-            listener(Mutation(op, self._index, key, value, expire_at_ms, cause))
+            listener(op, self._index, key, value, expire_at_ms, cause)
         else:
-            listener(Mutation(op, self._type_index[type(key)], bytes(key), value, expire_at_ms,
-                              cause))
+            listener(op, self._type_index[type(key)], bytes(key), value, expire_at_ms, cause)
 
     def _count_added(self, key: bytes) -> None:
         """A new key entered ``_data`` while other databases exist."""

@@ -51,8 +51,8 @@ SEQ_AND_HEADER = struct.Struct("<Q" + codec.HEADER.format.lstrip("<"))
 MAX_PAYLOAD = 1 << 30
 
 _crc32 = zlib.crc32
-_pack_frame = FRAME.pack
-_pack_seq_and_header = SEQ_AND_HEADER.pack
+pack_frame = _pack_frame = FRAME.pack
+pack_seq_and_header = _pack_seq_and_header = SEQ_AND_HEADER.pack
 _unpack_frame = FRAME.unpack_from
 _unpack_seq = struct.Struct("<Q").unpack_from
 _HAS_EXPIRY = codec.HAS_EXPIRY
@@ -111,6 +111,25 @@ def append_mutation(buffer: bytearray, mutation: Mutation) -> None:
         record = _pack_seq_and_header(mutation.seq, _VERSION, mutation.op, mutation.value_type,
                                       flags | _HAS_VALUE, mutation.db, mutation.other_db,
                                       expire_at_ms, mutation.version, len(key)) + key + value
+    buffer += _pack_frame(len(record) - 8, _crc32(record))
+    buffer += record
+
+
+def append_fields(buffer: bytearray, seq: int, op: int, db: int, key: bytes,
+                  value: bytes | None, expire_at_ms: int | None, cause: int) -> None:
+    """:func:`append_mutation` from a change's fields (the mutation stream's fast form: a
+    string value or none, no other database, replication version 0)."""
+    flags = cause << _CAUSE_SHIFT
+    if expire_at_ms is None:
+        expire_at_ms = 0
+    else:
+        flags |= _HAS_EXPIRY
+    if value is None:
+        record = _pack_seq_and_header(seq, _VERSION, op, 0, flags, db, 0, expire_at_ms, 0,
+                                      len(key)) + key
+    else:
+        record = _pack_seq_and_header(seq, _VERSION, op, 1, flags | _HAS_VALUE, db, 0,
+                                      expire_at_ms, 0, len(key)) + key + value
     buffer += _pack_frame(len(record) - 8, _crc32(record))
     buffer += record
 

@@ -189,11 +189,16 @@ class WalPersistence(PersistenceBase):
         # The manager subscribes ``record`` after start: hand it the writer's own method,
         # one Python call less on every write.
         self.record = self.writer.record  # type: ignore[method-assign]
+        self.record_fields = self.writer.record_fields  # type: ignore[method-assign]
 
     # --- recording ------------------------------------------------------------------------------
 
     def record(self, mutation: Mutation) -> None:
         self.writer.record(mutation)
+
+    def record_fields(self, seq: int, op: int, db: int, key: bytes, value: bytes | None,
+                      expire_at_ms: int | None, cause: int) -> None:
+        self.writer.record_fields(seq, op, db, key, value, expire_at_ms, cause)
 
     def barrier(self) -> Any:
         return self.writer.barrier()

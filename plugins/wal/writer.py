@@ -35,6 +35,7 @@ import asyncio
 import errno
 import functools
 import os
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -42,11 +43,15 @@ from distcache_core.errors import PersistenceWriteError
 from distcache_core.mutations import Mutation
 from distcache_core.persistence import aof_write_error
 
-from .format import append_mutation
+from .format import append_fields, append_mutation
+from .format import pack_frame as _pack_frame
+from .format import pack_seq_and_header as _pack_seq_and_header
 from .segments import ActiveSegment
 from .thread import WriterThread
 
 T = TypeVar("T")
+
+_crc32 = zlib.crc32
 
 ALWAYS, EVERYSEC, NO = "always", "everysec", "no"
 
@@ -106,6 +111,29 @@ class GroupCommitWriter:
             # everysec / no: nobody waits, so no barrier asks for the flush; the records of
             # this loop turn reach the OS at the end of it, as Redis writes in beforeSleep.
             # (Handing them over every ~10 ms instead saved no measurable CPU at -c 50.)
+            self._turn_flush_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._end_of_turn)
+
+    def record_fields(self, seq: int, op: int, db: int, key: bytes, value: bytes | None,
+                      expire_at_ms: int | None, cause: int) -> None:
+        """:meth:`record` from the change's fields (the mutation stream's fast form): the
+        same bytes, with the record's framing inlined, so a write costs this one call."""
+        if value is None:
+            append_fields(self._buffer, seq, op, db, key, value, expire_at_ms, cause)
+        else:
+            if expire_at_ms is None:
+                record = _pack_seq_and_header(seq, 1, op, 1, cause << 4 | 2, db, 0, 0, 0,
+                                              len(key)) + key + value
+            else:
+                record = _pack_seq_and_header(seq, 1, op, 1, cause << 4 | 3, db, 0,
+                                              expire_at_ms, 0, len(key)) + key + value
+            buffer = self._buffer
+            buffer += _pack_frame(len(record) - 8, _crc32(record))
+            buffer += record
+        self._buffer_seq = seq
+        self._buffer_records += 1
+        if not self._turn_flush_scheduled and not self._sync_each:
             self._turn_flush_scheduled = True
             assert self._loop is not None
             self._loop.call_soon(self._end_of_turn)

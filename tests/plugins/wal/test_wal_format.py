@@ -17,6 +17,7 @@ from distcache_plugins.wal.format import (
     SEGMENT_HEADER_SIZE,
     BadRecord,
     HeaderError,
+    append_fields,
     append_mutation,
     append_set,
     iter_records,
@@ -25,6 +26,7 @@ from distcache_plugins.wal.format import (
     read_record,
     segment_header,
 )
+from distcache_plugins.wal.writer import GroupCommitWriter
 
 keys = st.binary(max_size=64)
 values = st.binary(max_size=300)
@@ -62,6 +64,24 @@ def test_frames_carry_the_codec_payload_and_the_sequence_number(batch: list[Muta
         assert seq == mutation.seq
         assert bytes(buffer[start:end]) == codec.encode(mutation)
         assert start - offset == FRAME_SIZE
+
+
+@given(st.lists(mutations().filter(lambda m: m.op is not Op.SWAPDB), max_size=20))
+def test_a_change_s_fields_frame_as_its_mutation_does(batch: list[Mutation]) -> None:
+    """The stream's fast form (no Mutation object) writes the same bytes, for what it carries:
+    every change but SWAPDB, with replication version 0. The writer's inlined copy too."""
+    expected, fields = bytearray(), bytearray()
+    writer = GroupCommitWriter(None, "always", lambda error: None)  # type: ignore[arg-type]
+    for mutation in batch:
+        mutation.version = 0
+        append_mutation(expected, mutation)
+        append_fields(fields, mutation.seq, int(mutation.op), mutation.db, mutation.key,
+                      mutation.value, mutation.expire_at_ms, int(mutation.cause))
+        writer.record_fields(mutation.seq, int(mutation.op), mutation.db, mutation.key,
+                             mutation.value, mutation.expire_at_ms, int(mutation.cause))
+    assert fields == expected
+    assert writer._buffer == expected
+    assert writer.buffered_bytes == len(expected)
 
 
 def test_set_frames_of_a_walk_decode_as_set_mutations() -> None:
