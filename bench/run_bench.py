@@ -233,6 +233,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="leave out the durability table (persistence against Redis's)")
     parser.add_argument("--durability-only", action="store_true",
                         help="run only the durability table")
+    parser.add_argument("--durability-throughput-only", action="store_true",
+                        help="run only the durability table's SET -c 50 rows (no recovery or "
+                             "snapshot rows); TMPDIR=/dev/shm puts the data on tmpfs")
     parser.add_argument("--output", type=Path, default=None, metavar="PATH",
                         help="JSON file (default bench/results/<date>-<shortcommit>.json)")
     parser.add_argument("--no-hostile", action="store_true",
@@ -248,6 +251,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.rounds = 1 if args.quick else 3
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.durability_throughput_only:
+        args.durability_only = True
     args.distcache_args = shlex.split(args.distcache_args)
     if any(a == "--host" or a.startswith(("--host=", "node.host")) for a in args.distcache_args):
         parser.error("--distcache-args may not change the host: the benchmark is loopback only")
@@ -363,8 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             done()
         if not args.skip_durability and (args.durability_only or not only):
             done = phase("durability: persistence against Redis's AOF and RDB")
-            durability_results = durability.run(REPO, Path(tmp), quick=args.quick,
-                                                 rounds=args.rounds)
+            durability_results = durability.run(
+                REPO, Path(tmp), quick=args.quick, rounds=args.rounds,
+                throughput_only=args.durability_throughput_only)
             done()
     machine["other_processes_cpu_share"] = round(watch.others_share(machine["cores_usable"]), 4)
     output = args.output or default_output(git, now)

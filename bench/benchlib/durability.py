@@ -46,6 +46,9 @@ class ThroughputRow:
     distcache_rps: list[float] = field(default_factory=list)
     redis_rps: list[float] = field(default_factory=list)
     writes_per_fsync: float | None = None
+    #: Server CPU (utime + stime, all threads) per SET of each run, in microseconds.
+    distcache_cpu_us: list[float] = field(default_factory=list)
+    redis_cpu_us: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -128,12 +131,16 @@ def directory_bytes(path: Path) -> int:
 # -- throughput -------------------------------------------------------------------------------
 
 
-def set_rps(server: Server, requests: int) -> float:
+def set_rps(server: Server, requests: int, cpu_us: list[float] | None = None) -> float:
+    """SET -c 50 ops/s; the server's CPU per SET is appended to ``cpu_us``."""
+    ticks = server.cpu_ticks()
     cmd = ["redis-benchmark", "-h", LOOPBACK, "-p", str(server.port), "-t", "set", "-c", "50",
            "-n", str(requests), "--csv"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
                           stdin=subprocess.DEVNULL)
     server.check_alive()
+    if cpu_us is not None:
+        cpu_us.append((server.cpu_ticks() - ticks) / servers.CLK_TCK / requests * 1e6)
     for row in csv.DictReader(io.StringIO(done.stdout)):
         if row.get("test", "").upper() == "SET":
             return float(row["rps"])
@@ -161,12 +168,13 @@ def measure_throughput(repo: Path, workdir: Path, rounds: int, requests: int
         for round_no in range(1, rounds + 1):
             for name, node, redis in started:
                 row = rows[name]
-                row.distcache_rps.append(set_rps(node, requests))
+                row.distcache_rps.append(set_rps(node, requests, row.distcache_cpu_us))
                 if redis is not None:
-                    row.redis_rps.append(set_rps(redis, requests))
+                    row.redis_rps.append(set_rps(redis, requests, row.redis_cpu_us))
                 print(f"  round {round_no}/{rounds}  SET -c 50  fsync {name:<9} distcache "
-                      f"{row.distcache_rps[-1]:>10,.0f} ops/s"
-                      + (f"   redis {row.redis_rps[-1]:>10,.0f} ops/s" if redis else ""),
+                      f"{row.distcache_rps[-1]:>10,.0f} ops/s {row.distcache_cpu_us[-1]:5.1f} us"
+                      + (f"   redis {row.redis_rps[-1]:>10,.0f} ops/s "
+                         f"{row.redis_cpu_us[-1]:5.1f} us" if redis else ""),
                       flush=True)
         for name, node, _ in started:
             if name != "none":
@@ -324,17 +332,30 @@ def measure_stall(repo: Path, workdir: Path, keys: int) -> list[StallRow]:
     return rows
 
 
-def run(repo: Path, workdir: Path, *, quick: bool, rounds: int) -> dict[str, Any]:
+def run(repo: Path, workdir: Path, *, quick: bool, rounds: int,
+        throughput_only: bool = False) -> dict[str, Any]:
     keys = 100_000 if quick else 1_000_000
     requests = 20_000 if quick else 100_000
     print("  throughput", flush=True)
     throughput = measure_throughput(repo, workdir, rounds, requests)
+    if throughput_only:
+        return {"keys": keys, "requests": requests,
+                "throughput": [asdict(r) for r in throughput], "recovery": [], "stall": []}
     print(f"  recovery of {keys:,} keys", flush=True)
     recovery = measure_recovery(repo, workdir, keys)
     print(f"  a snapshot of {keys:,} keys under a write load", flush=True)
     stall = measure_stall(repo, workdir, keys)
     return {"keys": keys, "requests": requests, "throughput": [asdict(r) for r in throughput],
             "recovery": [asdict(r) for r in recovery], "stall": [asdict(r) for r in stall]}
+
+
+def _cpu(row: dict[str, Any]) -> str:
+    """Median server CPU per SET (older results have none)."""
+    ours, theirs = row.get("distcache_cpu_us"), row.get("redis_cpu_us")
+    if not ours:
+        return ""
+    return (f"; CPU {statistics.median(ours):.1f} us/SET"
+            + (f" (Redis {statistics.median(theirs):.1f})" if theirs else ""))
 
 
 def table(results: dict[str, Any]) -> str:
@@ -352,8 +373,8 @@ def table(results: dict[str, Any]) -> str:
         versus = ours / theirs if name == "always" else ours / none
         verdict = "PASS" if versus >= (1.0 if name == "always" else 0.9) else "FAIL"
         lines.append(f"  {name:<9} {ours:>11,.0f} {theirs:>11,.0f} {ours / theirs:>5.2f}x  "
-                     f"{target}: {versus:.2f}x {verdict}{extra}")
-    lines.append(f"  {'none':<9} {none:>11,.0f}")
+                     f"{target}: {versus:.2f}x {verdict}{extra}{_cpu(row)}")
+    lines.append(f"  {'none':<9} {none:>11,.0f}{_cpu(by_name['none'])}")
     lines.append(f"Recovery of {results['keys']:,} keys ({KEY_BYTES} B keys, {VALUE_BYTES} B "
                  "values; target < 2 s)")
     for row in results["recovery"]:
