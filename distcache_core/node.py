@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -24,6 +25,7 @@ from .mutations import MutationStream
 from .persistence import PersistenceManager
 from .plugins import PluginHost, Registry, load_plugins
 from .protocol import ProtocolLimits
+from .replyqueue import DurabilityBarrier
 from .server import RespServer
 from .tls import server_context
 
@@ -35,6 +37,20 @@ ACTIVE_EXPIRE_HZ = 10
 #: for long (Redis allows 25 ms; Python pays more per key, so the slice is smaller and the
 #: sampling still converges because it repeats every 100 ms).
 ACTIVE_EXPIRE_BUDGET_MS = 5.0
+
+
+def _settle_barrier(barrier: DurabilityBarrier, wait: asyncio.Future[Any]) -> None:
+    """The sources' wait ended: complete the turn's barrier and send the replies it held."""
+    if barrier.done():
+        return
+    exc = None if wait.cancelled() else wait.exception()
+    if wait.cancelled() or exc is not None:
+        log.error("durability barrier failed: %s", exc or "cancelled")
+        barrier.set_exception(exc or RuntimeError("barrier cancelled"))
+        barrier.exception()  # retrieved: the reply queues report it to clients
+    else:
+        barrier.set_result(None)
+    barrier.release()
 
 
 def _ignore_mutation(mutation: Any) -> None:
@@ -63,7 +79,7 @@ class Node:
         self.mutations.bind(self.databases.set_listener)
         #: Awaitable suppliers of durability (persistence plugins); see durability_barrier.
         self._barrier_sources: list[Any] = []
-        self._barrier: asyncio.Future[None] | None = None
+        self._barrier: DurabilityBarrier | None = None
         #: The persistence plugins of ``node.persistence``, driven through their contract.
         self.persistence = PersistenceManager.from_config(config, registry)
         self.commands = CommandTable(reg.obj for reg in registry.commands.values())
@@ -204,35 +220,30 @@ class Node:
         for conn in self.server.connections.values():
             conn._barrier_enabled = True
 
-    def durability_barrier(self) -> asyncio.Future[None]:
+    def durability_barrier(self) -> DurabilityBarrier:
         """The barrier of this loop turn: every batch that writes during one turn of the event
         loop shares it, so one fsync covers all their writes (group commit, as Redis's
         ``beforeSleep`` does). It starts at the end of the turn, once they have all written."""
         barrier = self._barrier
         if barrier is None or barrier.done():
             loop = asyncio.get_running_loop()
-            barrier = self._barrier = loop.create_future()
+            barrier = self._barrier = DurabilityBarrier(loop=loop)
+            barrier.queues = []
             loop.call_soon(self._start_barrier, barrier)
         return barrier
 
-    def _start_barrier(self, barrier: asyncio.Future[None]) -> None:
+    def _start_barrier(self, barrier: DurabilityBarrier) -> None:
         if self._barrier is barrier:
             self._barrier = None  # writes from now on wait for the next one
-        waits = [source() for source in self._barrier_sources]
-        task = asyncio.ensure_future(asyncio.gather(*waits))
-
-        def finished(task: asyncio.Future[Any]) -> None:
-            if barrier.done():
-                return
-            exc = None if task.cancelled() else task.exception()
-            if task.cancelled() or exc is not None:
-                log.error("durability barrier failed: %s", exc or "cancelled")
-                barrier.set_exception(exc or RuntimeError("barrier cancelled"))
-                barrier.exception()  # retrieved: the reply queues report it to clients
-            else:
-                barrier.set_result(None)
-
-        task.add_done_callback(finished)
+        sources = self._barrier_sources
+        wait = sources[0]() if len(sources) == 1 else None
+        if not isinstance(wait, asyncio.Future):
+            # Several sources, or an awaitable that is not a future: gather them. One future
+            # (the WAL's) is waited for as it is: gather's future and task each cost a loop
+            # iteration before the replies could leave.
+            waits = [wait] if wait is not None else [source() for source in sources]
+            wait = asyncio.ensure_future(asyncio.gather(*waits))
+        wait.add_done_callback(functools.partial(_settle_barrier, barrier))
 
     async def save(self, background: bool) -> None:
         """SAVE (wait until the checkpoint is durable) or BGSAVE (start it)."""

@@ -10,9 +10,12 @@ holds back everything behind it until the persistence plugins say the writes are
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger("distcache.replies")
 
 #: A barrier that failed (a full disk): the replies it held become this error, so no client is
 #: told a write is safe when it is not.
@@ -75,6 +78,25 @@ def replies_arrived() -> None:
         _touched.clear()
         for queue in queues:
             queue._flush_now()
+
+
+class DurabilityBarrier(asyncio.Future):  # type: ignore[type-arg]
+    """The durability barrier of one loop turn (``Node.durability_barrier``): a future that
+    also lists the reply queues it holds back. When it completes, :meth:`release` flushes them
+    all in one go: no done-callback per connection, each of which the loop would schedule as
+    a call of its own."""
+
+    __slots__ = ("queues",)
+    queues: list[ReplyQueue]
+
+    def release(self) -> None:
+        """Flush every queue gated on this barrier (it is done)."""
+        queues, self.queues = self.queues, []
+        for queue in queues:
+            try:
+                queue.flush()
+            except Exception:  # one broken connection must not hold back the others
+                log.exception("flushing the replies held by the durability barrier failed")
 
 
 class _Gate:
@@ -157,6 +179,10 @@ class ReplyQueue:
         self.entries.insert(start, gate)
         if barrier.done():
             self.flush()
+        elif type(barrier) is DurabilityBarrier:
+            queues = barrier.queues
+            if not queues or queues[-1] is not self:
+                queues.append(self)
         else:
             barrier.add_done_callback(self._ready)
 

@@ -108,3 +108,30 @@ def test_a_failed_barrier_turns_the_replies_into_errors(make_node):
     assert str(errors[0]).startswith("MISCONF Errors writing to the persistence")
     other = redis.Redis(port=node.port, socket_timeout=5)
     assert other.ping() is True
+
+
+def test_with_two_sources_a_write_waits_for_both(make_node):
+    """Several sources are gathered (one source's future is waited for as it is): the write is
+    acknowledged once both said its writes are safe, with a pipelined read behind it."""
+    node = make_node()
+    first, second = ManualBarrier(node), ManualBarrier(node)
+    node.call(node.node.add_barrier_source, first)
+    node.call(node.node.add_barrier_source, second)
+    writer = redis.Redis(port=node.port, socket_timeout=5)
+    result: list = []
+
+    def write() -> None:
+        pipe = writer.pipeline(transaction=False)
+        pipe.set(b"k", b"v")
+        pipe.get(b"k")
+        result.append(pipe.execute())
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    time.sleep(0.3)
+    assert first.release_all() == 1
+    time.sleep(0.3)
+    assert result == []  # the second source has not said so yet
+    assert second.release_all() == 1
+    thread.join(5)
+    assert result == [[True, b"v"]]
