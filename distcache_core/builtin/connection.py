@@ -90,7 +90,7 @@ def hello(conn: Any, argv: list[bytes]) -> dict[str, Any]:
     if not conn.authenticated:
         raise CommandError(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise "
-            "the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client "
+            "the HELLO AUTH <user> <pass> option can be used to authenticate the client "
             "and select the RESP protocol version at the same time")
     if name is not None:
         conn.client_name = name or None

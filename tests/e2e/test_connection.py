@@ -7,6 +7,8 @@ import time
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def test_ping_echo(r, raw):
@@ -41,13 +43,41 @@ def test_quit_replies_then_closes(raw):
 
 def test_auth(make_node):
     node = make_node("node.requirepass='s3cret'")
-    client = redis.Redis(port=node.port)
+    # No retries: redis-py 8 retries a refused handshake three times with backoff (~7 s).
+    client = redis.Redis(port=node.port, retry=Retry(NoBackoff(), 0))
     with pytest.raises(redis.AuthenticationError):
         client.get("k")
     with pytest.raises(redis.AuthenticationError):
         client.execute_command("AUTH", "wrong")
     assert redis.Redis(port=node.port, password="s3cret").set("k", "v")
     assert redis.Redis(port=node.port, username="default", password="s3cret").get("k") == b"v"
+
+
+def _first_line(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        data = b""
+        while not data.endswith(b"\r\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def test_hello_before_auth_is_refused_in_redis_words(make_node, redis_server):
+    # Clients that open with HELLO (redis-py 5+ with a protocol, Lettuce) show this error to
+    # their user when no password was configured on their side: Redis 7.0's exact words.
+    node = make_node("node.requirepass='s3cret'")
+    admin = redis.Redis(port=redis_server.port)
+    admin.config_set("requirepass", "s3cret")  # the admin connection stays authenticated
+    try:
+        ours = _first_line(node.port, b"HELLO 3\r\n")
+        theirs = _first_line(redis_server.port, b"HELLO 3\r\n")
+    finally:
+        admin.config_set("requirepass", "")
+    assert ours.startswith(b"-NOAUTH HELLO must be called")
+    assert ours == theirs
 
 
 def test_auth_raw_errors(make_node, raw_client):
