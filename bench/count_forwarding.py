@@ -25,28 +25,17 @@ from __future__ import annotations
 
 import sys
 
-from benchlib.callgrind import run_cases
+from benchlib.callgrind import DRIVER_TRANSPORTS, run_cases
 
 CASES = ("forwarded", "owned", "served")
 
-DRIVER = """
+DRIVER = DRIVER_TRANSPORTS + """
 import asyncio, sys
 import uvloop
 from distcache_core.cluster.peer import MODE_PEER, PeerLink
 from distcache_core.config import ConfigSources
 from distcache_core.node import Node
 from distcache_core.protocol import encode_request
-
-class Transport:
-    def __init__(self): self.written = []
-    def write(self, data): self.written.append(data)
-    def get_extra_info(self, name, default=None): return ("127.0.0.1", 1)
-    def set_write_buffer_limits(self, **limits): pass
-    def pause_reading(self): pass
-    def resume_reading(self): pass
-    def is_closing(self): return False
-    def close(self): pass
-    def get_write_buffer_size(self): return 0
 
 async def main(reads, case):
     forwarded = case == "forwarded"
@@ -58,7 +47,7 @@ async def main(reads, case):
     peer = cluster.pool.add("node-2", "127.0.0.1", 1)
     link = PeerLink(peer, MODE_PEER, 2)
     peer._links[(MODE_PEER, 2)] = link
-    link.connection_made(Transport())
+    link.connection_made(RecordingTransport())
     link.data_received(b"+OK\\r\\n" * len(link.waiting))  # the handshake's replies
     assert link.connected
     cluster.router.install(node.commands)
@@ -70,7 +59,7 @@ async def main(reads, case):
     data = b"".join(encode_request(b"GET", key) for key in keys)
     replies = b"$3\\r\\nxxx\\r\\n" * 16
     conn = node.server.protocol_factory()
-    client = Transport()
+    client = RecordingTransport()
     conn.connection_made(client)
     if case == "served":
         conn.data_received(encode_request(b"DC.AUTH", b"", b"node-2", b"peer"))

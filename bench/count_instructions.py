@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 
-from benchlib.callgrind import run_cases
+from benchlib.callgrind import DRIVER_TRANSPORTS, run_cases
 
 CASES = {
     # name: (request bytes expression, commands per read)
@@ -33,21 +33,11 @@ CASES = {
         "b''.join(encode_request(b'SET', b'key:%06d' % i, b'xxx') for i in range(16))", 16),
 }
 
-DRIVER = """
+DRIVER = DRIVER_TRANSPORTS + """
 import sys
 from distcache_core.config import ConfigSources
 from distcache_core.node import Node
 from distcache_core.protocol import encode_request
-
-class Transport:
-    def write(self, data): pass
-    def get_extra_info(self, name, default=None): return ("127.0.0.1", 1)
-    def set_write_buffer_limits(self, **limits): pass
-    def pause_reading(self): pass
-    def resume_reading(self): pass
-    def is_closing(self): return False
-    def close(self): pass
-    def get_write_buffer_size(self): return 0
 
 # The slow log off: under callgrind a read is ~50x slower, and on a loaded machine one that is
 # descheduled for 10 ms would take the slow log's path (a real slow read's cost, not the

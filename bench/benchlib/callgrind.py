@@ -17,6 +17,25 @@ from collections.abc import Mapping
 
 SHORT, LONG = 200, 1200
 
+#: Source of the fake transports the driver scripts give a node's connections (put before a
+#: driver's own code): ``Transport`` drops what is written, so a count holds the request path
+#: only; ``RecordingTransport`` keeps it, for drivers that check the replies.
+DRIVER_TRANSPORTS = """
+class Transport:
+    def write(self, data): pass
+    def get_extra_info(self, name, default=None): return ("127.0.0.1", 1)
+    def set_write_buffer_limits(self, **limits): pass
+    def pause_reading(self): pass
+    def resume_reading(self): pass
+    def is_closing(self): return False
+    def close(self): pass
+    def get_write_buffer_size(self): return 0
+
+class RecordingTransport(Transport):
+    def __init__(self): self.written = []
+    def write(self, data): self.written.append(data)
+"""
+
 
 def instructions(script: str, reads: int, hash_seed: str) -> int:
     """Instructions callgrind counts for ``python -c script reads``."""

@@ -26,6 +26,20 @@ def encode(*args: str | bytes) -> bytes:
     return b"".join(parts)
 
 
+def read_replies(sock: socket.socket, count: int) -> list[object]:
+    """The next ``count`` replies on ``sock``, parsed by hiredis (not the node's code); fails
+    if the node closes the connection first."""
+    reader = hiredis.Reader()
+    values: list[object] = []
+    while len(values) < count:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed after {len(values)} of {count} replies"
+        reader.feed(chunk)
+        while (reply := reader.gets()) is not False:
+            values.append(reply)
+    return values
+
+
 def mixed_pipeline(prefix: str, count: int, seed: int) -> list[bytes]:
     """``count`` requests over 40 keys (spread over every node) and two databases: reads,
     writes, errors, misses, multi-key commands and local ones, in a random order."""
@@ -105,14 +119,7 @@ def test_pipelined_batches_of_many_clients_stay_apart(shared_cluster) -> None:
             orders.append(order)
             sock.sendall(b"".join(encode("GET", key) for key in order))
         for sock, order in zip(sockets, orders, strict=True):
-            reader = hiredis.Reader()
-            values: list[bytes] = []
-            while len(values) < len(order):
-                chunk = sock.recv(65536)
-                assert chunk
-                reader.feed(chunk)
-                while (reply := reader.gets()) is not False:
-                    values.append(reply)
+            values = read_replies(sock, len(order))
             assert values == [f"value of {key}".encode() for key in order]
     finally:
         for sock in sockets:
@@ -141,14 +148,7 @@ def test_a_batch_whose_owner_hangs_is_answered_from_the_replica_in_order(make_cl
         started = time.monotonic()
         with socket.create_connection(("127.0.0.1", one.port), timeout=20) as sock:
             sock.sendall(b"".join(encode("GET", key) for key in order))
-            reader = hiredis.Reader()
-            values: list[object] = []
-            while len(values) < len(order):
-                chunk = sock.recv(65536)
-                assert chunk
-                reader.feed(chunk)
-                while (reply := reader.gets()) is not False:
-                    values.append(reply)
+            values = read_replies(sock, len(order))
         assert values == [f"v-{key}".encode() for key in order]
         # Generous bound (a shared machine): the batch waited about request_timeout_ms.
         assert time.monotonic() - started < REQUEST_TIMEOUT_S + 5
