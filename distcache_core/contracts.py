@@ -377,8 +377,17 @@ class CommandContext(Protocol):
     server: Any
     client_id: int
     client_name: bytes | None
-    authenticated: bool
     resp_version: int
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the client passed AUTH (or no password is set). Read it; change it with
+        :meth:`set_authenticated`."""
+
+    def set_authenticated(self, value: bool) -> None:
+        """What AUTH does: the parser's limits for unauthenticated clients and the request
+        path's gate follow it (assigning ``authenticated`` would leave both behind: the client
+        would keep the small request limits and every request would take the slow path)."""
 
     def close_after_reply(self) -> None:
         """Close the connection once the reply is written (QUIT)."""
